@@ -1,0 +1,209 @@
+"""The room websocket. Thin: it parses frames, checks who may do what, and calls services and selectors.
+
+Channels dispatches one message at a time per consumer, so while a resume replays history, live events wait in
+the channel; message.new events the replay already sent are dropped when they arrive (the seq tells).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chatsite import events, presence, ratelimit, realtime, selectors, services
+from chatsite.models import Message, Room
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_BIG = 1009
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, detail: str, client_id: Any = None) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+        self.client_id = client_id if isinstance(client_id, str) else None
+
+
+def parse_frame(text_data: str | None, bytes_data: bytes | None) -> dict[str, Any]:
+    """A client frame as a dict with a string `type`, or FrameError naming what is wrong."""
+    if text_data is None:
+        raise FrameError("bad_frame", "Frames must be JSON text, not binary.")
+    try:
+        frame = json.loads(text_data)
+    except (ValueError, RecursionError) as exc:
+        raise FrameError("bad_json", "The frame is not valid JSON.") from exc
+    if not isinstance(frame, dict):
+        raise FrameError("bad_frame", "A frame must be a JSON object.")
+    client_id = frame.get("client_id")
+    if not isinstance(frame.get("type"), str):
+        raise FrameError("bad_frame", "A frame needs a string 'type'.", client_id)
+    return frame
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    room: Room
+    language: str
+    replayed_through: int = 0
+    joined_groups: bool = False
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is answered 403
+            return
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        room = await database_sync_to_async(self._member_room)(slug, user)
+        if room is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.room, self.user, self.language = room, user, user.language
+        for group in self._groups():
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.joined_groups = True
+        await self.accept()
+        online = await presence.arrive(self.room.id, self.user.username)
+        await realtime.abroadcast_to_room(self.room.id, events.presence(online))
+
+    @staticmethod
+    def _member_room(slug: str, user) -> Room | None:
+        try:
+            return selectors.room_for_member(slug=slug, user=user)
+        except (Room.DoesNotExist, selectors.NotAMember):
+            return None
+
+    def _groups(self) -> list[str]:
+        return [
+            realtime.room_group(self.room.id),
+            realtime.room_language_group(self.room.id, self.language),
+            realtime.user_group(self.user.id),
+        ]
+
+    async def disconnect(self, code: int) -> None:
+        if not self.joined_groups:
+            return
+        for group in self._groups():
+            await self.channel_layer.group_discard(group, self.channel_name)
+        online = await presence.leave(self.room.id, self.user.username)
+        await realtime.abroadcast_to_room(self.room.id, events.presence(online))
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(event, ensure_ascii=False))
+
+    # Client frames -------------------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data.encode("utf-8")) if text_data is not None else len(bytes_data or b"")
+        if size > settings.BRIDGE_MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            frame = parse_frame(text_data, bytes_data)
+            # Membership is checked on every frame: a member removed a moment ago must not post again.
+            if not await database_sync_to_async(selectors.is_member)(room_id=self.room.id, user_id=self.user.id):
+                await self.close(code=CLOSE_FORBIDDEN)
+                return
+            handler = self.FRAME_HANDLERS.get(frame["type"])
+            if handler is None:
+                raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.", frame.get("client_id"))
+            await handler(self, frame)
+        except FrameError as exc:
+            await self.send_event(events.error(exc.code, exc.detail, exc.client_id))
+        except services.ChatError as exc:
+            client_id = frame.get("client_id") if isinstance(frame.get("client_id"), str) else None
+            await self.send_event(events.error(exc.code, exc.detail, client_id))
+
+    async def on_message_send(self, frame: dict[str, Any]) -> None:
+        client_id = frame.get("client_id")
+        if not isinstance(client_id, str):
+            raise FrameError("invalid_client_id", "message.send needs a client_id (a UUID string).")
+        allowed = await ratelimit.ahit(
+            "send", str(self.user.id), limit=settings.BRIDGE_SEND_RATE_PER_MINUTE, window_s=60
+        )
+        if not allowed:
+            raise FrameError("rate_limited", "Too many messages; slow down and retry shortly.", client_id)
+        message, _ = await database_sync_to_async(services.post_message)(
+            room=self.room,
+            author=self.user,
+            text=frame.get("text"),
+            client_id=client_id,
+            max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS,
+        )
+        payload = await database_sync_to_async(self._payload)(message.id)
+        await self.send_event(events.message_ack(client_id, payload))
+
+    @staticmethod
+    def _payload(message_id: int) -> dict[str, Any]:
+        return selectors.message_payload(selectors.message_by_id(message_id))
+
+    async def on_resume(self, frame: dict[str, Any]) -> None:
+        after = frame.get("after", 0)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise FrameError("bad_frame", "resume needs 'after': a non-negative integer seq.")
+        replayed = await database_sync_to_async(self._replay)(after)
+        for event in replayed:
+            await self.send_event(event)
+        last = await database_sync_to_async(selectors.last_seq)(self.room.id)
+        # Messages up to `last` were replayed (or are about to arrive live and will be dropped as duplicates).
+        self.replayed_through = max(self.replayed_through, last)
+        await self.send_event(events.resume_done(last))
+
+    def _replay(self, after: int) -> list[dict[str, Any]]:
+        return list(selectors.replay(room_id=self.room.id, after=after, language=self.language))
+
+    async def on_language_set(self, frame: dict[str, Any]) -> None:
+        language = frame.get("language")
+        await database_sync_to_async(services.set_language)(user=self.user, language=language)
+        await self.channel_layer.group_discard(realtime.room_language_group(self.room.id, self.language), self.channel_name)
+        self.language = language
+        await self.channel_layer.group_add(realtime.room_language_group(self.room.id, language), self.channel_name)
+        await self.send_event(events.language_changed(language))
+
+    async def on_typing(self, frame: dict[str, Any]) -> None:
+        allowed = await ratelimit.ahit("typing", f"{self.user.id}:{self.room.id}", limit=30, window_s=60)
+        if allowed:
+            await realtime.abroadcast_to_room(
+                self.room.id, events.typing(self.user.username), exclude_channel=self.channel_name
+            )
+
+    async def on_message_edit(self, frame: dict[str, Any]) -> None:
+        message_id = frame.get("id")
+        if isinstance(message_id, bool) or not isinstance(message_id, int):
+            raise FrameError("bad_frame", "message.edit needs 'id' (the message id) and 'text'.")
+        await database_sync_to_async(self._edit)(message_id, frame.get("text"))
+
+    def _edit(self, message_id: int, text: Any) -> None:
+        message = Message.objects.filter(pk=message_id, room=self.room).first()
+        if message is None:
+            raise services.ChatError("not_found", "No such message in this room.")
+        services.edit_message(message=message, editor=self.user, text=text, max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS)
+
+    FRAME_HANDLERS = {
+        "message.send": on_message_send,
+        "resume": on_resume,
+        "language.set": on_language_set,
+        "typing": on_typing,
+        "message.edit": on_message_edit,
+    }
+
+    # Channel-layer events ------------------------------------------------------------------------------------
+
+    async def chat_event(self, payload: dict[str, Any]) -> None:
+        if payload.get("exclude_channel") == self.channel_name:
+            return
+        event = payload["event"]
+        if event["type"] == "message.new" and event["message"]["seq"] <= self.replayed_through:
+            return  # already sent by a resume
+        await self.send_event(event)
+
+    async def membership_ended(self, payload: dict[str, Any]) -> None:
+        if payload.get("room_id") == self.room.id:
+            await self.close(code=CLOSE_FORBIDDEN)
+
+    async def session_ended(self, payload: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_FORBIDDEN)

@@ -1,0 +1,82 @@
+"""The chat core: users with a reading language, rooms, membership, messages with a per-room sequence, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    # The language the user reads and, by default, writes in (ISO 639-1; validated against BRIDGE_LANGUAGES).
+    language = models.CharField(max_length=8, default="en")
+
+
+class Room(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=120)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    # The last seq handed out in this room. Incremented with an UPDATE inside the posting transaction, which
+    # takes the row's write lock first: two concurrent posts can never read the same value.
+    last_seq = models.BigIntegerField(default=0)
+    # Words and names that pass through translation untouched (moderators edit it).
+    do_not_translate = models.JSONField(default=list, blank=True)
+    # Moderation: flag above this hostility score; auto-hide (opt-in) above the second one.
+    flag_threshold = models.FloatField(default=0.5)
+    auto_hide_threshold = models.FloatField(null=True, blank=True)
+    members = models.ManyToManyField(User, through="Membership", related_name="rooms")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    joined = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="unique_membership")]
+
+
+class Message(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="messages")
+    text = models.TextField()
+    # The source language: detected from the text, or the author's language when detection is unsure.
+    language = models.CharField(max_length=8)
+    language_confidence = models.FloatField(null=True, blank=True)
+    language_method = models.CharField(max_length=16, default="profile")
+    client_id = models.UUIDField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    edited = models.DateTimeField(null=True, blank=True)
+    hidden = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="unique_room_seq"),
+            # The idempotency key of message.send: the same client_id from one author never stores twice.
+            models.UniqueConstraint(
+                fields=["author", "client_id"], name="unique_author_client_id", condition=models.Q(client_id__isnull=False)
+            ),
+        ]
+        ordering = ["room", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for non-browser clients. Only its SHA-256 is stored, so a database leak leaks no token."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    digest = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    @staticmethod
+    def digest_of(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()

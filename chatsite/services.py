@@ -1,0 +1,179 @@
+"""Writes of the chat core. Every write is a named action; events go out only after the transaction commits."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from functools import partial
+
+from django.contrib.auth.password_validation import validate_password
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import slugify
+
+from chatsite import events, pipeline, realtime
+from chatsite.languages import is_served, unknown_language_detail
+from chatsite.models import ApiToken, Membership, Message, Room, User
+from chatsite.selectors import message_by_id, message_payload
+
+
+class ChatError(Exception):
+    """A refused action. `code` is the snake_case error code clients see."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _check_language(language: object) -> str:
+    if not is_served(language):
+        raise ChatError("unknown_language", unknown_language_detail(language))
+    return language  # type: ignore[return-value]
+
+
+@transaction.atomic
+def signup(*, username: str, password: str, language: str) -> User:
+    _check_language(language)
+    if not isinstance(username, str) or not username.strip() or len(username) > 150:
+        raise ChatError("invalid_username", "A username of 1 to 150 characters is required.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ChatError("username_taken", f"The username {username!r} is taken.")
+    user = User(username=username, language=language)
+    from django.core.exceptions import ValidationError
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ChatError("weak_password", " ".join(exc.messages)) from exc
+    user.set_password(password)
+    user.save()
+    return user
+
+
+def issue_token(*, user: User) -> str:
+    raw = secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, digest=ApiToken.digest_of(raw))
+    return raw
+
+
+def set_language(*, user: User, language: str) -> User:
+    user.language = _check_language(language)
+    user.save(update_fields=["language"])
+    return user
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "room"
+    slug = base
+    while Room.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+@transaction.atomic
+def create_room(*, name: str, creator: User) -> Room:
+    if not isinstance(name, str) or not name.strip() or len(name) > 120:
+        raise ChatError("invalid_name", "A room name of 1 to 120 characters is required.")
+    room = Room.objects.create(slug=_unique_slug(name.strip()), name=name.strip(), created_by=creator)
+    Membership.objects.create(room=room, user=creator)
+    return room
+
+
+def join_room(*, room: Room, user: User) -> Membership:
+    membership, _ = Membership.objects.get_or_create(room=room, user=user)
+    return membership
+
+
+@transaction.atomic
+def remove_member(*, room: Room, user: User) -> None:
+    """Removes the membership and closes the user's open sockets on that room (after commit)."""
+    Membership.objects.filter(room=room, user=user).delete()
+    transaction.on_commit(partial(realtime.end_membership, user.id, room.id))
+
+
+def _next_seq(room_id: int) -> int:
+    # The UPDATE takes the row's write lock before the read, so concurrent posts get distinct, increasing seqs.
+    Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
+    return Room.objects.filter(pk=room_id).values_list("last_seq", flat=True).get()
+
+
+def _validate_text(text: object, max_chars: int) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise ChatError("empty_text", "Message text must be a non-empty string.")
+    if len(text) > max_chars:
+        raise ChatError("text_too_long", f"Message text is limited to {max_chars} characters.")
+    # Lone surrogates cannot be stored as UTF-8: refuse them clearly rather than fail in the database.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ChatError("invalid_text", "Message text is not valid Unicode (lone surrogate).") from exc
+    return text
+
+
+def _parse_client_id(client_id: object) -> uuid.UUID | None:
+    if client_id is None:
+        return None
+    try:
+        return uuid.UUID(str(client_id))
+    except ValueError as exc:
+        raise ChatError("invalid_client_id", "client_id must be a UUID.") from exc
+
+
+def post_message(*, room: Room, author: User, text: str, client_id: object, max_chars: int) -> tuple[Message, bool]:
+    """Stores a message (or finds the one this client_id already stored) and returns (message, created).
+
+    After commit: message.new to the room, then the translation and sentiment tasks. A message whose
+    client_id was seen before is returned as it is, with nothing stored or sent again.
+    """
+    text = _validate_text(text, max_chars)
+    parsed_client_id = _parse_client_id(client_id)
+    if parsed_client_id is not None:
+        existing = Message.objects.filter(author=author, client_id=parsed_client_id).first()
+        if existing is not None:
+            return existing, False
+    try:
+        with transaction.atomic():
+            detection = pipeline.detect_language(text, fallback=author.language)
+            message = Message.objects.create(
+                room=room,
+                seq=_next_seq(room.id),
+                author=author,
+                text=text,
+                language=detection.language,
+                language_confidence=detection.confidence,
+                language_method=detection.method,
+                client_id=parsed_client_id,
+            )
+            transaction.on_commit(partial(_announce_new, message.id))
+    except IntegrityError:
+        # Two sends of one client_id raced: the other one won. Answer with its message.
+        if parsed_client_id is None:
+            raise
+        return Message.objects.get(author=author, client_id=parsed_client_id), False
+    return message, True
+
+
+def _announce_new(message_id: int) -> None:
+    message = message_by_id(message_id)
+    realtime.broadcast_to_room(message.room_id, events.message_new(message_payload(message)))
+    pipeline.enqueue_followups(message_id)
+
+
+@transaction.atomic
+def edit_message(*, message: Message, editor: User, text: str, max_chars: int) -> Message:
+    if message.author_id != editor.id:
+        raise ChatError("forbidden", "Only the author can edit a message.")
+    if message.hidden:
+        raise ChatError("forbidden", "A hidden message cannot be edited.")
+    message.text = _validate_text(text, max_chars)
+    message.edited = timezone.now()
+    message.save(update_fields=["text", "edited"])
+    pipeline.discard_followups(message)
+    event = events.message_edited(
+        message_id=message.id, seq=message.seq, text=message.text, edited=message.edited.isoformat()
+    )
+    transaction.on_commit(partial(realtime.broadcast_to_room, message.room_id, event))
+    transaction.on_commit(partial(pipeline.enqueue_followups, message.id))
+    return message

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from chatsite import api, health, views
+
+api_patterns = [
+    path("auth/signup", api.signup, name="api-signup"),
+    path("auth/token", api.token, name="api-token"),
+    path("me", api.me, name="api-me"),
+    path("rooms", api.rooms, name="api-rooms"),
+    path("rooms/<slug:slug>/join", api.join, name="api-join"),
+    path("rooms/<slug:slug>/messages", api.messages, name="api-messages"),
+    path("moderation/", include("sentiment.api_urls")),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("api/", include(api_patterns)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("", views.rooms, name="rooms"),
+    path("rooms/new/", views.create_room, name="room-create"),
+    path("rooms/<slug:slug>/join/", views.join_room, name="room-join"),
+    path("rooms/<slug:slug>/", views.room, name="room"),
+    path("moderation/", include("sentiment.urls")),
+    path("admin/", admin.site.urls),
+]

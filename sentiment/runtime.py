@@ -1,0 +1,67 @@
+"""The emotion engine of one worker process: loaded lazily from the active checkpoint, micro-batched."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from django.conf import settings
+
+from chatsite.batching import MicroBatcher
+from sentiment.engine import SentimentEngine, SentimentPrediction
+
+logger = logging.getLogger(__name__)
+
+
+class ModelUnavailable(RuntimeError):
+    """No usable emotion checkpoint: the task layer retries, then leaves the message without an emotion."""
+
+
+_lock = threading.Lock()
+_engine: SentimentEngine | None = None
+
+
+def default_checkpoint_dir() -> Path:
+    return Path(settings.BRIDGE_MODEL_ROOT) / "sentiment" / "default"
+
+
+def active_checkpoint_dir() -> Path:
+    return Path(getattr(settings, "BRIDGE_SENTIMENT_MODEL_DIR", "") or default_checkpoint_dir())
+
+
+def engine() -> SentimentEngine:
+    global _engine
+    with _lock:
+        if _engine is None:
+            path = active_checkpoint_dir()
+            if not (path / "config.json").exists():
+                raise ModelUnavailable(f"no emotion checkpoint at {path} (build it: python manage.py build_models)")
+            try:
+                _engine = SentimentEngine.from_directory(path, name="bridge-emotion", version=_version_of(path))
+            except Exception as exc:
+                raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
+            logger.info("emotion engine loaded from %s", path)
+        return _engine
+
+
+def _version_of(path: Path) -> str:
+    stamp = path / "VERSION"
+    return stamp.read_text().strip() if stamp.exists() else path.name
+
+
+def _run_batch(key: str, texts: list[str]) -> list[SentimentPrediction]:
+    return engine().predict_batch(texts)
+
+
+_batcher: MicroBatcher[str, str, SentimentPrediction] = MicroBatcher(
+    _run_batch,
+    max_batch=getattr(settings, "BRIDGE_SENTIMENT_MAX_BATCH", 16),
+    max_wait_s=getattr(settings, "BRIDGE_SENTIMENT_MAX_WAIT_MS", 10) / 1000,
+)
+
+
+def predict(text: str) -> tuple[SentimentPrediction, str]:
+    """(prediction, "name@version") for one text, batched with concurrent callers."""
+    current = engine()
+    return _batcher.submit("emotion", text), current.label

@@ -1,0 +1,201 @@
+"""Fixtures shared by the whole suite.
+
+`live_server_url` starts the real product for integration and browser tests: a migrated SQLite file, Daphne on
+a free port, and Celery workers for the model queues, all on the real Redis (a database number of their own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_PASSWORD = "pw-12345678"
+LIVE_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if os.environ.get("BRIDGE_SLOW") == "1":
+        return
+    skip_slow = pytest.mark.skip(reason="slow: set BRIDGE_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
+
+
+@pytest.fixture
+def make_db_user(db):
+    from chatsite.models import User
+
+    def make(username: str | None = None, language: str = "en", **extra) -> User:
+        user = User(username=username or f"u{uuid.uuid4().hex[:10]}", language=language, **extra)
+        user.set_password(TEST_PASSWORD)
+        user.save()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_room(db):
+    from chatsite import services
+
+    def make(creator, *members, name: str = "General"):
+        room = services.create_room(name=name, creator=creator)
+        for member in members:
+            services.join_room(room=room, user=member)
+        return room
+
+    return make
+
+
+# Live product ------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveProduct:
+    """The product's processes for one test session; workers can be killed and restarted by tests."""
+
+    def __init__(self, base_dir: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.base_dir = base_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "chatsite.settings",
+            "DATABASE_URL": f"sqlite:///{base_dir / 'live.sqlite3'}",
+            "REDIS_URL": LIVE_REDIS_URL,
+            "BRIDGE_MODEL_ROOT": str(base_dir / "models"),
+            "CELERY_VISIBILITY_TIMEOUT": "8",
+            "PYTHONUNBUFFERED": "1",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            **(extra_env or {}),
+        }
+        self.env.pop("BRIDGE_CHANNEL_LAYER", None)
+        self.env.pop("BRIDGE_CACHE", None)
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(self.base_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the process's life)
+        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes[name] = process
+        return process
+
+    def start(self) -> None:
+        import redis
+
+        redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=self.env, check=True, capture_output=True
+        )
+        self._spawn(
+            "web",
+            [
+                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                "--websocket-max-message-size", "65536", "chatsite.asgi:application",
+            ],
+        )
+        self.start_worker("translation")
+        self.start_worker("sentiment")
+        self.wait_healthy()
+
+    def start_worker(self, queue: str, concurrency: int = 4) -> subprocess.Popen:
+        return self._spawn(
+            f"worker-{queue}",
+            [
+                sys.executable, "-m", "celery", "-A", "chatsite", "worker", "-Q", queue, "-P", "threads",
+                "-c", str(concurrency), "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
+                "--without-mingle", "-l", "INFO",
+            ],
+        )
+
+    def kill_worker(self, queue: str) -> None:
+        process = self.processes.pop(f"worker-{queue}")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if self.processes["web"].poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"the web process did not become healthy; see {self.base_dir / 'web.log'}")
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def api(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(self.url + path, method=method, data=json.dumps(body).encode() if body else None)
+        request.add_header("Content-Type", "application/json")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def signup(self, username: str, language: str) -> str:
+        status, body = self.api("POST", "/api/auth/signup", {"username": username, "password": TEST_PASSWORD, "language": language})
+        assert status == 201, body
+        status, body = self.api("POST", "/api/auth/token", {"username": username, "password": TEST_PASSWORD})
+        assert status == 200, body
+        return body["token"]
+
+
+@pytest.fixture(scope="session")
+def live_product(tmp_path_factory) -> Iterator[LiveProduct]:
+    base = tmp_path_factory.mktemp("live")
+    sentiment_dir = os.environ.get("BRIDGE_TEST_SENTIMENT_DIR")
+    product = LiveProduct(base, {"BRIDGE_SENTIMENT_MODEL_DIR": sentiment_dir} if sentiment_dir else None)
+    product.start()
+    yield product
+    product.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_url(live_product: LiveProduct) -> str:
+    return live_product.url
+
+
+@pytest.fixture
+def make_user(live_product: LiveProduct):
+    """A user of the live product who logs in with TEST_PASSWORD; returns the username."""
+
+    def make(username: str | None = None, language: str = "en") -> str:
+        name = username or f"u{uuid.uuid4().hex[:8]}"
+        live_product.signup(name, language)
+        return name
+
+    return make

@@ -1,0 +1,101 @@
+"""Writes of the translation pipeline: detect a message's language, enqueue its translations, store results."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from chatsite import events, pipeline, realtime
+from chatsite.languages import served_languages
+from chatsite.models import Message
+from chatsite.pipeline import SourceLanguage
+from chatsite.selectors import room_reader_languages, translation_payload
+from translation.engine import base as engine_base
+from translation.engine.langdetect import detect_language
+from translation.models import Translation
+
+logger = logging.getLogger(__name__)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def detect_source_language(text: str, *, fallback: str) -> SourceLanguage:
+    detection = detect_language(text, served_languages(), fallback)
+    return SourceLanguage(language=detection.language, confidence=detection.confidence, method=detection.method)
+
+
+def target_languages(message: Message) -> list[str]:
+    """The languages the room's members read, less the message's own: each needs one translation."""
+    return sorted(room_reader_languages(message.room_id) - {message.language})
+
+
+def request_translations(message_id: int) -> None:
+    from translation.tasks import translate_message
+
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return
+    for language in target_languages(message):
+        translate_message.delay(message_id, language)
+
+
+def translate_message(*, message_id: int, language: str) -> Translation | None:
+    """Worker side: re-read the message, translate it, upsert the result. None when there is nothing to do."""
+    from translation import runtime
+
+    message = Message.objects.select_related("room").filter(pk=message_id).first()
+    if message is None or message.hidden or message.language == language:
+        return None
+    source_hash = text_hash(message.text)
+    result = runtime.translate(message.text, message.language, language, message.room.do_not_translate)
+    return store_translation(message_id=message_id, language=language, result=result, source_hash=source_hash)
+
+
+def record_failure(*, message_id: int, language: str, reason: str) -> Translation | None:
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None:
+        return None
+    logger.error("translation failed for message %s into %s: %s", message_id, language, reason)
+    return store_translation(
+        message_id=message_id,
+        language=language,
+        result=engine_base.Translation.failed(reason),
+        source_hash=text_hash(message.text),
+    )
+
+
+@transaction.atomic
+def store_translation(
+    *, message_id: int, language: str, result: engine_base.Translation, source_hash: str
+) -> Translation | None:
+    """Upsert keyed (message, language), then message.translated to that language's readers after commit.
+
+    The message row is locked and re-read: when it was edited while the engine ran, this result is stale and is
+    dropped (the edit enqueued a fresh task).
+    """
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None or message.hidden or text_hash(message.text) != source_hash:
+        return None
+    row, _ = Translation.objects.update_or_create(
+        message=message,
+        language=language,
+        defaults={
+            "status": result.status,
+            "text": result.text,
+            "engine": result.engine,
+            "reason": result.reason,
+            "source_text_hash": source_hash,
+        },
+    )
+    event = events.message_translated(
+        message_id=message.id, seq=message.seq, language=language, **translation_payload(row)
+    )
+    transaction.on_commit(partial(realtime.broadcast_to_readers, message.room_id, language, event))
+    if row.status == Translation.Status.OK:
+        transaction.on_commit(partial(pipeline.translation_stored, message.id, language))
+    return row
