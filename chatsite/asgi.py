@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through the origin check, auth, then the URL router."""
 
 import os
+import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -14,10 +15,16 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chatsite.auth import TokenAuthMiddleware  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
+from translation.services import warm_up_language_detection  # noqa: E402
+
+# Language detection runs before a message is stored: build its models now, off the path of the first message.
+threading.Thread(target=warm_up_language_detection, name="warm-langdetect", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

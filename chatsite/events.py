@@ -42,7 +42,14 @@ def message_ack(client_id: str | None, message: dict[str, Any]) -> dict[str, Any
 
 
 def message_translated(
-    *, message_id: int, seq: int, language: str, status: str, text: str | None, engine: str | None, reason: str | None
+    *,
+    message_id: int,
+    seq: int,
+    language: str,
+    status: str,
+    text: str | None,
+    engine: str | None,
+    reason: str | None,
 ) -> dict[str, Any]:
     return _event(
         "message.translated",
@@ -60,7 +67,13 @@ def message_sentiment(
     *, message_id: int, seq: int, emotion: str, polarity: str, score: float, flagged: bool
 ) -> dict[str, Any]:
     return _event(
-        "message.sentiment", id=message_id, seq=seq, emotion=emotion, polarity=polarity, score=score, flagged=flagged
+        "message.sentiment",
+        id=message_id,
+        seq=seq,
+        emotion=emotion,
+        polarity=polarity,
+        score=score,
+        flagged=flagged,
     )
 
 

@@ -23,7 +23,7 @@ async def _layer_roundtrip() -> bool:
     layer = get_channel_layer()
     channel = await layer.new_channel("healthz.")
     await layer.send(channel, {"type": "healthz.ping"})
-    message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
     return message.get("type") == "healthz.ping"
 
 

@@ -60,7 +60,9 @@ class Message(models.Model):
             models.UniqueConstraint(fields=["room", "seq"], name="unique_room_seq"),
             # The idempotency key of message.send: the same client_id from one author never stores twice.
             models.UniqueConstraint(
-                fields=["author", "client_id"], name="unique_author_client_id", condition=models.Q(client_id__isnull=False)
+                fields=["author", "client_id"],
+                name="unique_author_client_id",
+                condition=models.Q(client_id__isnull=False),
             ),
         ]
         ordering = ["room", "seq"]

@@ -22,12 +22,11 @@ def _key(room_id: int) -> str:
 
 async def arrive(room_id: int, username: str) -> list[str]:
     key = _key(room_id)
-    async with _redis() as client:
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hincrby(key, username, 1)
-            pipe.expire(key, 86400)
-            pipe.hkeys(key)
-            *_, names = await pipe.execute()
+    async with _redis() as client, client.pipeline(transaction=True) as pipe:
+        pipe.hincrby(key, username, 1)
+        pipe.expire(key, 86400)
+        pipe.hkeys(key)
+        *_, names = await pipe.execute()
     return sorted(names)
 
 

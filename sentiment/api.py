@@ -30,7 +30,10 @@ def resolve(request: HttpRequest, flag_id: int) -> JsonResponse:
     body = json_body(request)
     try:
         flag = services.resolve_flag(
-            flag_id=flag_id, moderator=request.api_user, action=body.get("action"), note=str(body.get("note") or "")
+            flag_id=flag_id,
+            moderator=request.api_user,
+            action=body.get("action"),
+            note=str(body.get("note") or ""),
         )
     except services.ModerationError as exc:
         raise ApiError(404 if exc.code == "not_found" else 400, exc.code, exc.detail) from exc

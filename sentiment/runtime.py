@@ -36,9 +36,13 @@ def engine() -> SentimentEngine:
         if _engine is None:
             path = active_checkpoint_dir()
             if not (path / "config.json").exists():
-                raise ModelUnavailable(f"no emotion checkpoint at {path} (build it: python manage.py build_models)")
+                raise ModelUnavailable(
+                    f"no emotion checkpoint at {path} (build it: python manage.py build_models)"
+                )
             try:
-                _engine = SentimentEngine.from_directory(path, name="bridge-emotion", version=_version_of(path))
+                _engine = SentimentEngine.from_directory(
+                    path, name="bridge-emotion", version=_version_of(path)
+                )
             except Exception as exc:
                 raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
             logger.info("emotion engine loaded from %s", path)

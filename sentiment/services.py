@@ -130,12 +130,17 @@ def _apply_policy(sentiment: Sentiment, *, announce: bool = False) -> None:
                 model_version=sentiment.engine,
             )
             ModerationAction.objects.create(
-                flag=flag, action=ModerationAction.Action.FLAGGED, model_version=sentiment.engine, score=verdict.score
+                flag=flag,
+                action=ModerationAction.Action.FLAGGED,
+                model_version=sentiment.engine,
+                score=verdict.score,
             )
         if verdict.auto_hide:
             _hide(message, flag, actor=None, note=verdict.reason, action=ModerationAction.Action.AUTO_HIDE)
     if announce or newly_flagged:
-        event = events.message_sentiment(message_id=message.id, seq=message.seq, **sentiment_payload(sentiment))
+        event = events.message_sentiment(
+            message_id=message.id, seq=message.seq, **sentiment_payload(sentiment)
+        )
         transaction.on_commit(partial(realtime.broadcast_to_room, message.room_id, event))
 
 
@@ -195,7 +200,11 @@ def appeal(*, flag_id: int, author: User, text: str) -> Flag:
     flag.created = timezone.now()
     flag.save(update_fields=["appealed", "appeal_text", "status", "created"])
     ModerationAction.objects.create(
-        flag=flag, actor=author, action=ModerationAction.Action.APPEAL, note=text[:2000], model_version=flag.model_version
+        flag=flag,
+        actor=author,
+        action=ModerationAction.Action.APPEAL,
+        note=text[:2000],
+        model_version=flag.model_version,
     )
     return flag
 

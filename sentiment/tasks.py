@@ -22,7 +22,13 @@ def _retry_or_give_up(task, exc: Exception, message_id: int) -> None:
     raise task.retry(exc=exc, countdown=min(2**task.request.retries, 30)) from exc
 
 
-@shared_task(bind=True, name="sentiment.analyse_message", acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="sentiment.analyse_message",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
 def analyse_message(self, message_id: int) -> None:
     try:
         services.analyse_message(message_id=message_id)
@@ -30,7 +36,13 @@ def analyse_message(self, message_id: int) -> None:
         _retry_or_give_up(self, exc, message_id)
 
 
-@shared_task(bind=True, name="sentiment.score_translation", acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+@shared_task(
+    bind=True,
+    name="sentiment.score_translation",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=MAX_RETRIES,
+)
 def score_translation(self, message_id: int, language: str) -> None:
     try:
         services.score_translation(message_id=message_id, language=language)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,7 +24,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_PASSWORD = "pw-12345678"
-LIVE_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def live_redis_url() -> str:
+    # A database of its own per live product, so concurrent test runs on one machine do not share queues.
+    db = os.environ.get("BRIDGE_TEST_REDIS_DB") or str(random.randint(1, 12))
+    return f"redis://127.0.0.1:6379/{db}"
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -77,11 +83,12 @@ class LiveProduct:
         self.base_dir = base_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.redis_url = live_redis_url()
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "chatsite.settings",
             "DATABASE_URL": f"sqlite:///{base_dir / 'live.sqlite3'}",
-            "REDIS_URL": LIVE_REDIS_URL,
+            "REDIS_URL": self.redis_url,
             "BRIDGE_MODEL_ROOT": str(base_dir / "models"),
             "CELERY_VISIBILITY_TIMEOUT": "8",
             "PYTHONUNBUFFERED": "1",
@@ -102,15 +109,27 @@ class LiveProduct:
     def start(self) -> None:
         import redis
 
-        redis.Redis.from_url(LIVE_REDIS_URL).flushdb()
+        redis.Redis.from_url(self.redis_url).flushdb()
         subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=self.env, check=True, capture_output=True
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
         )
         self._spawn(
             "web",
             [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "--websocket-max-message-size", "65536", "chatsite.asgi:application",
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "--websocket-max-message-size",
+                "65536",
+                "chatsite.asgi:application",
             ],
         )
         self.start_worker("translation")
@@ -121,9 +140,24 @@ class LiveProduct:
         return self._spawn(
             f"worker-{queue}",
             [
-                sys.executable, "-m", "celery", "-A", "chatsite", "worker", "-Q", queue, "-P", "threads",
-                "-c", str(concurrency), "-n", f"{queue}-{uuid.uuid4().hex[:6]}@%h", "--without-gossip",
-                "--without-mingle", "-l", "INFO",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "chatsite",
+                "worker",
+                "-Q",
+                queue,
+                "-P",
+                "threads",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{queue}-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
             ],
         )
 
@@ -155,8 +189,12 @@ class LiveProduct:
             except subprocess.TimeoutExpired:
                 process.kill()
 
-    def api(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
-        request = urllib.request.Request(self.url + path, method=method, data=json.dumps(body).encode() if body else None)
+    def api(
+        self, method: str, path: str, body: dict | None = None, token: str | None = None
+    ) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.url + path, method=method, data=json.dumps(body).encode() if body else None
+        )
         request.add_header("Content-Type", "application/json")
         if token:
             request.add_header("Authorization", f"Bearer {token}")
@@ -167,7 +205,11 @@ class LiveProduct:
             return exc.code, json.loads(exc.read() or b"{}")
 
     def signup(self, username: str, language: str) -> str:
-        status, body = self.api("POST", "/api/auth/signup", {"username": username, "password": TEST_PASSWORD, "language": language})
+        status, body = self.api(
+            "POST",
+            "/api/auth/signup",
+            {"username": username, "password": TEST_PASSWORD, "language": language},
+        )
         assert status == 201, body
         status, body = self.api("POST", "/api/auth/token", {"username": username, "password": TEST_PASSWORD})
         assert status == 200, body

@@ -49,7 +49,9 @@ def normalise(text: str) -> str:
 
 
 def _cache_key(route_label: str, source: str, target: str, text: str, dnt: tuple[str, ...]) -> str:
-    digest = hashlib.sha256("\x1f".join([route_label, source, target, normalise(text), *dnt]).encode()).hexdigest()
+    digest = hashlib.sha256(
+        "\x1f".join([route_label, source, target, normalise(text), *dnt]).encode()
+    ).hexdigest()
     return f"tr:{digest}"
 
 

@@ -28,19 +28,27 @@ def client() -> Client:
 
 
 def signup_and_token(client: Client, username: str, language: str = "en") -> str:
-    response = post(client, "/api/auth/signup", {"username": username, "password": "pw-12345678", "language": language})
+    response = post(
+        client, "/api/auth/signup", {"username": username, "password": "pw-12345678", "language": language}
+    )
     assert response.status_code == 201, response.content
     return post(client, "/api/auth/token", {"username": username, "password": "pw-12345678"}).json()["token"]
 
 
 def test_signup_returns_user_and_refuses_unknown_language(client):
-    response = post(client, "/api/auth/signup", {"username": "ana", "password": "pw-12345678", "language": "es"})
+    response = post(
+        client, "/api/auth/signup", {"username": "ana", "password": "pw-12345678", "language": "es"}
+    )
     assert response.status_code == 201
     assert set(response.json()) == {"id", "username", "language"} and response.json()["language"] == "es"
-    bad = post(client, "/api/auth/signup", {"username": "bo", "password": "pw-12345678", "language": "klingon"})
+    bad = post(
+        client, "/api/auth/signup", {"username": "bo", "password": "pw-12345678", "language": "klingon"}
+    )
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "unknown_language"
-    assert all(code in bad.json()["error"]["detail"] for code in ["en", "es", "fr", "de", "pt", "it", "zh", "ja"])
+    assert all(
+        code in bad.json()["error"]["detail"] for code in ["en", "es", "fr", "de", "pt", "it", "zh", "ja"]
+    )
 
 
 def test_token_and_me(client):
@@ -48,11 +56,17 @@ def test_token_and_me(client):
     me = get(client, "/api/me", token).json()
     assert me["username"] == "ana" and me["language"] == "es"
     patched = client.patch(
-        "/api/me", data=json.dumps({"language": "fr"}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        "/api/me",
+        data=json.dumps({"language": "fr"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert patched.status_code == 200 and patched.json()["language"] == "fr"
     bad = client.patch(
-        "/api/me", data=json.dumps({"language": "xx"}), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+        "/api/me",
+        data=json.dumps({"language": "xx"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "unknown_language"
     assert post(client, "/api/auth/token", {"username": "ana", "password": "nope"}).status_code == 400
@@ -78,8 +92,19 @@ def test_rooms_membership_and_history(client):
     listed = get(client, f"/api/rooms/{slug}/messages?after=2&limit=2", bob).json()["messages"]
     assert [m["seq"] for m in listed] == [3, 4]
     message = listed[0]
-    assert set(message) >= {"id", "seq", "room", "author", "text", "language", "created", "client_id", "translations",
-                            "sentiment", "hidden"}
+    assert set(message) >= {
+        "id",
+        "seq",
+        "room",
+        "author",
+        "text",
+        "language",
+        "created",
+        "client_id",
+        "translations",
+        "sentiment",
+        "hidden",
+    }
     assert message["room"] == slug and message["author"] == "ana" and message["hidden"] is False
     assert get(client, f"/api/rooms/{slug}/messages?limit=201", bob).status_code == 400
     assert get(client, f"/api/rooms/{slug}/messages?after=x", bob).status_code == 400
@@ -104,7 +129,9 @@ def test_session_requests_need_csrf_but_bearer_requests_do_not(db):
 
 def test_malformed_json_and_wrong_method(client):
     token = signup_and_token(client, "ana")
-    response = client.post("/api/rooms", data="{nope", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    response = client.post(
+        "/api/rooms", data="{nope", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == "bad_json"
     assert client.delete("/api/rooms", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 405
 
@@ -114,7 +141,9 @@ def test_token_endpoint_is_rate_limited(client, settings):
     from django.core.cache import cache
 
     cache.clear()
-    codes = [post(client, "/api/auth/token", {"username": "x", "password": "y"}).status_code for _ in range(5)]
+    codes = [
+        post(client, "/api/auth/token", {"username": "x", "password": "y"}).status_code for _ in range(5)
+    ]
     assert codes[:3] == [400, 400, 400] and codes[3:] == [429, 429]
     limited = post(client, "/api/auth/token", {"username": "x", "password": "y"})
     assert limited.json()["error"]["code"] == "rate_limited" and int(limited["Retry-After"]) >= 1
@@ -123,7 +152,10 @@ def test_token_endpoint_is_rate_limited(client, settings):
 def test_healthz_reports_components(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json()["status"] == "ok" and response.json()["checks"] == {"database": True, "channel_layer": True}
+    assert response.json()["status"] == "ok" and response.json()["checks"] == {
+        "database": True,
+        "channel_layer": True,
+    }
 
 
 def test_pages_carry_csp_without_unsafe_inline(client):

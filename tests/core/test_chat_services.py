@@ -28,14 +28,20 @@ def test_same_client_id_stores_one_message(make_db_user, make_room):
     alice = make_db_user("alice")
     room = make_room(alice)
     client_id = str(uuid.uuid4())
-    first, created_first = services.post_message(room=room, author=alice, text="hello", client_id=client_id, max_chars=4000)
-    again, created_again = services.post_message(room=room, author=alice, text="hello", client_id=client_id, max_chars=4000)
+    first, created_first = services.post_message(
+        room=room, author=alice, text="hello", client_id=client_id, max_chars=4000
+    )
+    again, created_again = services.post_message(
+        room=room, author=alice, text="hello", client_id=client_id, max_chars=4000
+    )
     assert (created_first, created_again) == (True, False)
     assert again.id == first.id
     assert Message.objects.count() == 1
 
 
-@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite serialises writers; the race needs PostgreSQL")
+@pytest.mark.skipif(
+    connection.vendor == "sqlite", reason="SQLite serialises writers; the race needs PostgreSQL"
+)
 def test_concurrent_posts_get_distinct_seqs(make_db_user, make_room):
     alice = make_db_user("alice")
     room = make_room(alice)
@@ -44,7 +50,9 @@ def test_concurrent_posts_get_distinct_seqs(make_db_user, make_room):
     def post(n: int) -> None:
         try:
             for i in range(10):
-                services.post_message(room=room, author=alice, text=f"{n}-{i}", client_id=None, max_chars=4000)
+                services.post_message(
+                    room=room, author=alice, text=f"{n}-{i}", client_id=None, max_chars=4000
+                )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -61,8 +69,14 @@ def test_concurrent_posts_get_distinct_seqs(make_db_user, make_room):
 
 @pytest.mark.parametrize(
     ("text", "code"),
-    [("", "empty_text"), ("   ", "empty_text"), (None, "empty_text"), (42, "empty_text"), ("x" * 4001, "text_too_long"),
-     ("bad \ud800 surrogate", "invalid_text")],
+    [
+        ("", "empty_text"),
+        ("   ", "empty_text"),
+        (None, "empty_text"),
+        (42, "empty_text"),
+        ("x" * 4001, "text_too_long"),
+        ("bad \ud800 surrogate", "invalid_text"),
+    ],
 )
 def test_bad_text_is_refused_and_nothing_stored(make_db_user, make_room, text, code):
     alice = make_db_user("alice")

@@ -29,7 +29,9 @@ async def token_for(user) -> str:
     return await database_sync_to_async(services.issue_token)(user=user)
 
 
-async def connect(slug: str, token: str | None, origin=ORIGIN) -> tuple[WebsocketCommunicator, bool, int | None]:
+async def connect(
+    slug: str, token: str | None, origin=ORIGIN
+) -> tuple[WebsocketCommunicator, bool, int | None]:
     headers = [HOST]
     if origin is not None:
         headers.append(origin)
@@ -101,7 +103,9 @@ async def test_refusals_at_the_handshake(room_setup):
     assert not connected, "anonymous"
     _, connected, _ = await connect(room.slug, await token_for(eve))
     assert not connected, "non-member"
-    _, connected, _ = await connect(room.slug, await token_for(alice), origin=(b"origin", b"http://evil.example"))
+    _, connected, _ = await connect(
+        room.slug, await token_for(alice), origin=(b"origin", b"http://evil.example")
+    )
     assert not connected, "foreign origin"
     _, connected, _ = await connect(room.slug, await token_for(alice), origin=None)
     assert not connected, "missing origin"
@@ -139,8 +143,14 @@ async def test_membership_checked_on_every_frame(room_setup):
         ('{"type": "launch.missiles"}', "unknown_type"),
         ('{"type": "message.send", "text": "hi"}', "invalid_client_id"),
         ('{"type": "message.send", "client_id": "abc", "text": "hi"}', "invalid_client_id"),
-        ('{"type": "message.send", "client_id": "6f1c2c6e-0d7e-4f57-9a57-0f8f1b1b7b11", "text": ""}', "empty_text"),
-        ('{"type": "message.send", "client_id": "6f1c2c6e-0d7e-4f57-9a57-0f8f1b1b7b12", "text": ["x"]}', "empty_text"),
+        (
+            '{"type": "message.send", "client_id": "6f1c2c6e-0d7e-4f57-9a57-0f8f1b1b7b11", "text": ""}',
+            "empty_text",
+        ),
+        (
+            '{"type": "message.send", "client_id": "6f1c2c6e-0d7e-4f57-9a57-0f8f1b1b7b12", "text": ["x"]}',
+            "empty_text",
+        ),
         ('{"type": "resume", "after": -1}', "bad_frame"),
         ('{"type": "resume", "after": "5"}', "bad_frame"),
         ('{"type": "language.set", "language": "xx"}', "unknown_language"),
