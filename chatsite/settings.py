@@ -196,7 +196,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-# Short tasks: prefetch one at a time so a slow batch does not hold messages another worker could run.
+# Model workers run a thread pool and micro-batch concurrent tasks, so each thread keeps a few tasks at hand;
+# more would let one busy worker hoard messages another worker could run.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_PREFETCH_MULTIPLIER", 4)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than the longest task (a model load plus a batch), shorter than a reader's patience.
@@ -217,8 +218,16 @@ BRIDGE_SEND_RATE_PER_MINUTE = env_int("BRIDGE_SEND_RATE_PER_MINUTE", 100)
 BRIDGE_AUTH_RATE_PER_MINUTE = env_int("BRIDGE_AUTH_RATE_PER_MINUTE", 20)
 BRIDGE_HISTORY_LIMIT_MAX = 200
 
+# Micro-batching in the model workers: a batch closes at this many items or after this many milliseconds.
+BRIDGE_TRANSLATION_MAX_BATCH = env_int("BRIDGE_TRANSLATION_MAX_BATCH", 16)
+BRIDGE_TRANSLATION_MAX_WAIT_MS = env_int("BRIDGE_TRANSLATION_MAX_WAIT_MS", 10)
+BRIDGE_SENTIMENT_MAX_BATCH = env_int("BRIDGE_SENTIMENT_MAX_BATCH", 16)
+BRIDGE_SENTIMENT_MAX_WAIT_MS = env_int("BRIDGE_SENTIMENT_MAX_WAIT_MS", 10)
+
 # Where checkpoints and built models live (outside the repo: weights are built or uploaded, never committed).
 BRIDGE_MODEL_ROOT = Path(env("BRIDGE_MODEL_ROOT", str(BASE_DIR / "var" / "models")) or "")
+# An explicit emotion checkpoint directory; empty means the default model under BRIDGE_MODEL_ROOT.
+BRIDGE_SENTIMENT_MODEL_DIR = env("BRIDGE_SENTIMENT_MODEL_DIR", "") or ""
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the chat page reads the token from the page, not the cookie; kept default

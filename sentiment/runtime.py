@@ -27,7 +27,7 @@ def default_checkpoint_dir() -> Path:
 
 
 def active_checkpoint_dir() -> Path:
-    return Path(getattr(settings, "BRIDGE_SENTIMENT_MODEL_DIR", "") or default_checkpoint_dir())
+    return Path(settings.BRIDGE_SENTIMENT_MODEL_DIR or default_checkpoint_dir())
 
 
 def engine() -> SentimentEngine:
@@ -60,8 +60,8 @@ def _run_batch(key: str, texts: list[str]) -> list[SentimentPrediction]:
 
 _batcher: MicroBatcher[str, str, SentimentPrediction] = MicroBatcher(
     _run_batch,
-    max_batch=getattr(settings, "BRIDGE_SENTIMENT_MAX_BATCH", 16),
-    max_wait_s=getattr(settings, "BRIDGE_SENTIMENT_MAX_WAIT_MS", 10) / 1000,
+    max_batch=settings.BRIDGE_SENTIMENT_MAX_BATCH,
+    max_wait_s=settings.BRIDGE_SENTIMENT_MAX_WAIT_MS / 1000,
 )
 
 

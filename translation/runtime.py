@@ -39,8 +39,8 @@ def _run_batch(key: tuple[str, str, tuple[str, ...]], texts: list[str]) -> list[
 
 _batcher: MicroBatcher[tuple[str, str, tuple[str, ...]], str, Translation] = MicroBatcher(
     _run_batch,
-    max_batch=getattr(settings, "BRIDGE_TRANSLATION_MAX_BATCH", 16),
-    max_wait_s=getattr(settings, "BRIDGE_TRANSLATION_MAX_WAIT_MS", 10) / 1000,
+    max_batch=settings.BRIDGE_TRANSLATION_MAX_BATCH,
+    max_wait_s=settings.BRIDGE_TRANSLATION_MAX_WAIT_MS / 1000,
 )
 
 
