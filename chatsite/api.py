@@ -25,9 +25,7 @@ class ApiError(Exception):
         self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
 
 
-def error_response(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
-) -> JsonResponse:
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JsonResponse:
     response = JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
     for name, value in (headers or {}).items():
         response[name] = value
@@ -77,9 +75,7 @@ def api_view(*methods: str, auth: bool = True) -> Callable:
                 if auth:
                     user, via_token = user_for_request(request)
                     if user is None:
-                        raise ApiError(
-                            401, "not_authenticated", "Log in or send 'Authorization: Bearer <token>'."
-                        )
+                        raise ApiError(401, "not_authenticated", "Log in or send 'Authorization: Bearer <token>'.")
                     if not via_token and request.method not in ("GET", "HEAD", "OPTIONS"):
                         rejected = _csrf_check.process_view(request, None, (), {})
                         if rejected is not None:
@@ -132,9 +128,7 @@ def signup(request: HttpRequest) -> JsonResponse:
 def token(request: HttpRequest) -> JsonResponse:
     throttle("token", client_ip(request), settings.BRIDGE_AUTH_RATE_PER_MINUTE)
     body = json_body(request)
-    user = authenticate(
-        request, username=str(body.get("username") or ""), password=str(body.get("password") or "")
-    )
+    user = authenticate(request, username=str(body.get("username") or ""), password=str(body.get("password") or ""))
     if user is None:
         raise ApiError(400, "invalid_credentials", "Unknown username or wrong password.")
     return JsonResponse({"token": services.issue_token(user=user)})
@@ -154,8 +148,7 @@ def me(request: HttpRequest) -> JsonResponse:
 def rooms(request: HttpRequest) -> JsonResponse:
     if request.method == "GET":
         listed = [
-            {"slug": r.slug, "name": r.name, "members": r.member_count}
-            for r in selectors.user_rooms(request.api_user)
+            {"slug": r.slug, "name": r.name, "members": r.member_count} for r in selectors.user_rooms(request.api_user)
         ]
         return JsonResponse({"rooms": listed})
     body = json_body(request)
@@ -173,9 +166,7 @@ def join(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse({"slug": room.slug, "name": room.name})
 
 
-def _int_param(
-    request: HttpRequest, name: str, default: int | None, low: int, high: int | None = None
-) -> int | None:
+def _int_param(request: HttpRequest, name: str, default: int | None, low: int, high: int | None = None) -> int | None:
     raw = request.GET.get(name)
     if raw in (None, ""):
         return default
@@ -195,7 +186,5 @@ def messages(request: HttpRequest, slug: str) -> JsonResponse:
     limit = _int_param(request, "limit", 50, 1, settings.BRIDGE_HISTORY_LIMIT_MAX)
     after = _int_param(request, "after", None, 0)
     before = _int_param(request, "before", None, 1)
-    listed = selectors.history(
-        room=room, language=request.api_user.language, after=after, before=before, limit=limit
-    )
+    listed = selectors.history(room=room, language=request.api_user.language, after=after, before=before, limit=limit)
     return JsonResponse({"messages": listed})

@@ -105,16 +105,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         try:
             frame = parse_frame(text_data, bytes_data)
             # Membership is checked on every frame: a member removed a moment ago must not post again.
-            if not await database_sync_to_async(selectors.is_member)(
-                room_id=self.room.id, user_id=self.user.id
-            ):
+            if not await database_sync_to_async(selectors.is_member)(room_id=self.room.id, user_id=self.user.id):
                 await self.close(code=CLOSE_FORBIDDEN)
                 return
             handler = self.FRAME_HANDLERS.get(frame["type"])
             if handler is None:
-                raise FrameError(
-                    "unknown_type", f"Unknown frame type {frame['type']!r}.", frame.get("client_id")
-                )
+                raise FrameError("unknown_type", f"Unknown frame type {frame['type']!r}.", frame.get("client_id"))
             await handler(self, frame)
         except FrameError as exc:
             await self.send_event(events.error(exc.code, exc.detail, exc.client_id))
@@ -167,9 +163,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             realtime.room_language_group(self.room.id, self.language), self.channel_name
         )
         self.language = language
-        await self.channel_layer.group_add(
-            realtime.room_language_group(self.room.id, language), self.channel_name
-        )
+        await self.channel_layer.group_add(realtime.room_language_group(self.room.id, language), self.channel_name)
         await self.send_event(events.language_changed(language))
 
     async def on_typing(self, frame: dict[str, Any]) -> None:
@@ -189,9 +183,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         message = Message.objects.filter(pk=message_id, room=self.room).first()
         if message is None:
             raise services.ChatError("not_found", "No such message in this room.")
-        services.edit_message(
-            message=message, editor=self.user, text=text, max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS
-        )
+        services.edit_message(message=message, editor=self.user, text=text, max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS)
 
     FRAME_HANDLERS = {
         "message.send": on_message_send,

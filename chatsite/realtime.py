@@ -49,9 +49,7 @@ def end_sessions(user_id: int) -> None:
     _send(user_group(user_id), {"type": SESSION_ENDED})
 
 
-async def abroadcast_to_room(
-    room_id: int, event: dict[str, Any], *, exclude_channel: str | None = None
-) -> None:
+async def abroadcast_to_room(room_id: int, event: dict[str, Any], *, exclude_channel: str | None = None) -> None:
     await get_channel_layer().group_send(
         room_group(room_id), {"type": FORWARD, "event": event, "exclude_channel": exclude_channel}
     )

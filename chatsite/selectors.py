@@ -35,25 +35,15 @@ def room_for_member(*, slug: str, user: User) -> Room:
 
 
 def user_rooms(user: User) -> QuerySet[Room]:
-    return (
-        Room.objects.filter(memberships__user=user)
-        .annotate(member_count=Count("memberships"))
-        .order_by("name")
-    )
+    return Room.objects.filter(memberships__user=user).annotate(member_count=Count("memberships")).order_by("name")
 
 
 def joinable_rooms(user: User) -> QuerySet[Room]:
-    return (
-        Room.objects.exclude(memberships__user=user)
-        .annotate(member_count=Count("memberships"))
-        .order_by("name")
-    )
+    return Room.objects.exclude(memberships__user=user).annotate(member_count=Count("memberships")).order_by("name")
 
 
 def _with_reader_data(queryset: QuerySet[Message], language: str | None) -> QuerySet[Message]:
-    translations = (
-        Translation.objects.all() if language is None else Translation.objects.filter(language=language)
-    )
+    translations = Translation.objects.all() if language is None else Translation.objects.filter(language=language)
     return queryset.select_related("author", "room", "sentiment").prefetch_related(
         Prefetch("translations", queryset=translations, to_attr="reader_translations")
     )
@@ -136,9 +126,9 @@ def replay(*, room_id: int, after: int, language: str, page_size: int = 200) -> 
     cursor = after
     while True:
         page = list(
-            _with_reader_data(Message.objects.filter(room_id=room_id, seq__gt=cursor), language).order_by(
-                "seq"
-            )[:page_size]
+            _with_reader_data(Message.objects.filter(room_id=room_id, seq__gt=cursor), language).order_by("seq")[
+                :page_size
+            ]
         )
         for message in page:
             yield events.message_new(message_payload(message))
@@ -154,9 +144,7 @@ def replay(*, room_id: int, after: int, language: str, page_size: int = 200) -> 
                 )
             sentiment = _sentiment_of(message)
             if sentiment is not None:
-                yield events.message_sentiment(
-                    message_id=message.id, seq=message.seq, **sentiment_payload(sentiment)
-                )
+                yield events.message_sentiment(message_id=message.id, seq=message.seq, **sentiment_payload(sentiment))
         if len(page) < page_size:
             return
         cursor = page[-1].seq

@@ -121,9 +121,7 @@ def _parse_client_id(client_id: object) -> uuid.UUID | None:
         raise ChatError("invalid_client_id", "client_id must be a UUID.") from exc
 
 
-def post_message(
-    *, room: Room, author: User, text: str, client_id: object, max_chars: int
-) -> tuple[Message, bool]:
+def post_message(*, room: Room, author: User, text: str, client_id: object, max_chars: int) -> tuple[Message, bool]:
     """Stores a message (or finds the one this client_id already stored) and returns (message, created).
 
     After commit: message.new to the room, then the translation and sentiment tasks. A message whose

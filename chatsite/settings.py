@@ -45,13 +45,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG e
 
 if not DEBUG:
     if SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
-        raise ImproperlyConfigured(
-            "Production needs a real SECRET_KEY (50+ random characters) in the environment."
-        )
+        raise ImproperlyConfigured("Production needs a real SECRET_KEY (50+ random characters) in the environment.")
     if not ALLOWED_HOSTS:
-        raise ImproperlyConfigured(
-            "Production needs ALLOWED_HOSTS (comma-separated host names) in the environment."
-        )
+        raise ImproperlyConfigured("Production needs ALLOWED_HOSTS (comma-separated host names) in the environment.")
 
 INSTALLED_APPS = [
     "daphne",

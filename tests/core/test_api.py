@@ -28,27 +28,19 @@ def client() -> Client:
 
 
 def signup_and_token(client: Client, username: str, language: str = "en") -> str:
-    response = post(
-        client, "/api/auth/signup", {"username": username, "password": "pw-12345678", "language": language}
-    )
+    response = post(client, "/api/auth/signup", {"username": username, "password": "pw-12345678", "language": language})
     assert response.status_code == 201, response.content
     return post(client, "/api/auth/token", {"username": username, "password": "pw-12345678"}).json()["token"]
 
 
 def test_signup_returns_user_and_refuses_unknown_language(client):
-    response = post(
-        client, "/api/auth/signup", {"username": "ana", "password": "pw-12345678", "language": "es"}
-    )
+    response = post(client, "/api/auth/signup", {"username": "ana", "password": "pw-12345678", "language": "es"})
     assert response.status_code == 201
     assert set(response.json()) == {"id", "username", "language"} and response.json()["language"] == "es"
-    bad = post(
-        client, "/api/auth/signup", {"username": "bo", "password": "pw-12345678", "language": "klingon"}
-    )
+    bad = post(client, "/api/auth/signup", {"username": "bo", "password": "pw-12345678", "language": "klingon"})
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "unknown_language"
-    assert all(
-        code in bad.json()["error"]["detail"] for code in ["en", "es", "fr", "de", "pt", "it", "zh", "ja"]
-    )
+    assert all(code in bad.json()["error"]["detail"] for code in ["en", "es", "fr", "de", "pt", "it", "zh", "ja"])
 
 
 def test_token_and_me(client):
@@ -141,9 +133,7 @@ def test_token_endpoint_is_rate_limited(client, settings):
     from django.core.cache import cache
 
     cache.clear()
-    codes = [
-        post(client, "/api/auth/token", {"username": "x", "password": "y"}).status_code for _ in range(5)
-    ]
+    codes = [post(client, "/api/auth/token", {"username": "x", "password": "y"}).status_code for _ in range(5)]
     assert codes[:3] == [400, 400, 400] and codes[3:] == [429, 429]
     limited = post(client, "/api/auth/token", {"username": "x", "password": "y"})
     assert limited.json()["error"]["code"] == "rate_limited" and int(limited["Retry-After"]) >= 1

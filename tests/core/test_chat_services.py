@@ -39,9 +39,7 @@ def test_same_client_id_stores_one_message(make_db_user, make_room):
     assert Message.objects.count() == 1
 
 
-@pytest.mark.skipif(
-    connection.vendor == "sqlite", reason="SQLite serialises writers; the race needs PostgreSQL"
-)
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite serialises writers; the race needs PostgreSQL")
 def test_concurrent_posts_get_distinct_seqs(make_db_user, make_room):
     alice = make_db_user("alice")
     room = make_room(alice)
@@ -50,9 +48,7 @@ def test_concurrent_posts_get_distinct_seqs(make_db_user, make_room):
     def post(n: int) -> None:
         try:
             for i in range(10):
-                services.post_message(
-                    room=room, author=alice, text=f"{n}-{i}", client_id=None, max_chars=4000
-                )
+                services.post_message(room=room, author=alice, text=f"{n}-{i}", client_id=None, max_chars=4000)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:

@@ -29,9 +29,7 @@ async def token_for(user) -> str:
     return await database_sync_to_async(services.issue_token)(user=user)
 
 
-async def connect(
-    slug: str, token: str | None, origin=ORIGIN
-) -> tuple[WebsocketCommunicator, bool, int | None]:
+async def connect(slug: str, token: str | None, origin=ORIGIN) -> tuple[WebsocketCommunicator, bool, int | None]:
     headers = [HOST]
     if origin is not None:
         headers.append(origin)
@@ -103,9 +101,7 @@ async def test_refusals_at_the_handshake(room_setup):
     assert not connected, "anonymous"
     _, connected, _ = await connect(room.slug, await token_for(eve))
     assert not connected, "non-member"
-    _, connected, _ = await connect(
-        room.slug, await token_for(alice), origin=(b"origin", b"http://evil.example")
-    )
+    _, connected, _ = await connect(room.slug, await token_for(alice), origin=(b"origin", b"http://evil.example"))
     assert not connected, "foreign origin"
     _, connected, _ = await connect(room.slug, await token_for(alice), origin=None)
     assert not connected, "missing origin"

@@ -13,7 +13,8 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from chatsite import services
@@ -132,4 +133,9 @@ def test_resume_never_loses_or_duplicates():
 def test_events_are_json_serialisable():
     from chatsite import events
 
-    assert json.loads(json.dumps(events.error("x", "y"))) == {"type": "error", "code": "x", "detail": "y", "client_id": None}
+    assert json.loads(json.dumps(events.error("x", "y"))) == {
+        "type": "error",
+        "code": "x",
+        "detail": "y",
+        "client_id": None,
+    }

@@ -24,8 +24,11 @@ class Command(BaseCommand):
         from translation.training.common import DataError
 
         runner = sentiment_cli if kind == "sentiment" else translation_cli
-        known = {k: v for k, v in options.items() if k not in {"verbosity", "settings", "pythonpath", "traceback",
-                                                               "no_color", "force_color", "skip_checks"}}
+        known = {
+            k: v
+            for k, v in options.items()
+            if k not in {"verbosity", "settings", "pythonpath", "traceback", "no_color", "force_color", "skip_checks"}
+        }
         try:
             result = runner.run(known)
         except DataError as exc:
