@@ -82,3 +82,57 @@ class ApiToken(models.Model):
     @staticmethod
     def digest_of(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Checkpoint(models.Model):
+    """An uploaded model version. Files live under BRIDGE_MODEL_ROOT/checkpoints/<id>/ (outside the database)."""
+
+    class Kind(models.TextChoices):
+        TRANSLATION = "translation"
+        SENTIMENT = "sentiment"
+
+    class Status(models.TextChoices):
+        VALIDATING = "validating"
+        READY = "ready"
+        REJECTED = "rejected"
+        ACTIVE = "active"
+        RETIRED = "retired"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    version = models.CharField(max_length=64, unique=True)
+    # Translation: the pairs it serves, "en-es,es-en". Empty for sentiment.
+    languages = models.CharField(max_length=400, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALIDATING)
+    archive_sha256 = models.CharField(max_length=64)
+    archive_bytes = models.BigIntegerField(default=0)
+    model_dir = models.CharField(max_length=500, blank=True, default="")
+    metrics = models.JSONField(default=dict, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+    # The version this one replaced when activated: rollback returns to it.
+    previous = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    shadow = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+    activated = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.version}"
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [tuple(pair.split("-", 1)) for pair in self.languages.split(",") if "-" in pair]  # type: ignore[misc]
+
+
+class CheckpointEvent(models.Model):
+    """Audit log of the registry: uploads, validations, activations, rollbacks."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    action = models.CharField(max_length=32)
+    detail = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created"]

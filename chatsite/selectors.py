@@ -66,6 +66,7 @@ def sentiment_payload(sentiment: Sentiment | None) -> dict[str, Any] | None:
         "polarity": sentiment.polarity,
         "score": round(sentiment.score, 4),
         "flagged": sentiment.flagged,
+        "engine": sentiment.engine or None,
     }
 
 

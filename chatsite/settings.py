@@ -222,6 +222,8 @@ BRIDGE_SENTIMENT_MAX_WAIT_MS = env_int("BRIDGE_SENTIMENT_MAX_WAIT_MS", 10)
 
 # Where checkpoints and built models live (outside the repo: weights are built or uploaded, never committed).
 BRIDGE_MODEL_ROOT = Path(env("BRIDGE_MODEL_ROOT", str(BASE_DIR / "var" / "models")) or "")
+# Activation gate: a candidate may score at most this much below the active version (macro-F1, or chrF / 100).
+BRIDGE_CHECKPOINT_MARGIN = float(env("BRIDGE_CHECKPOINT_MARGIN", "0.01") or 0.01)
 # An explicit emotion checkpoint directory; empty means the default model under BRIDGE_MODEL_ROOT.
 BRIDGE_SENTIMENT_MODEL_DIR = env("BRIDGE_SENTIMENT_MODEL_DIR", "") or ""
 

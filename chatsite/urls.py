@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from chatsite import api, health, views
+from chatsite.checkpoints import api as checkpoints_api
 
 api_patterns = [
     path("auth/signup", api.signup, name="api-signup"),
@@ -12,6 +13,9 @@ api_patterns = [
     path("rooms/<slug:slug>/join", api.join, name="api-join"),
     path("rooms/<slug:slug>/messages", api.messages, name="api-messages"),
     path("moderation/", include("sentiment.api_urls")),
+    path("checkpoints", checkpoints_api.checkpoints, name="api-checkpoints"),
+    path("checkpoints/<int:checkpoint_id>/activate", checkpoints_api.activate, name="api-checkpoint-activate"),
+    path("checkpoints/<int:checkpoint_id>/rollback", checkpoints_api.rollback, name="api-checkpoint-rollback"),
 ]
 
 urlpatterns = [

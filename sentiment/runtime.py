@@ -20,6 +20,8 @@ class ModelUnavailable(RuntimeError):
 
 _lock = threading.Lock()
 _engine: SentimentEngine | None = None
+_engine_source: tuple[str, str] | None = None  # (directory, version) the loaded engine came from
+_loaded_stamp: int | None = None
 
 
 def default_checkpoint_dir() -> Path:
@@ -36,13 +38,9 @@ def engine() -> SentimentEngine:
         if _engine is None:
             path = active_checkpoint_dir()
             if not (path / "config.json").exists():
-                raise ModelUnavailable(
-                    f"no emotion checkpoint at {path} (build it: python manage.py build_models)"
-                )
+                raise ModelUnavailable(f"no emotion checkpoint at {path} (build it: python manage.py build_models)")
             try:
-                _engine = SentimentEngine.from_directory(
-                    path, name="bridge-emotion", version=_version_of(path)
-                )
+                _engine = SentimentEngine.from_directory(path, name="bridge-emotion", version=_version_of(path))
             except Exception as exc:
                 raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
             logger.info("emotion engine loaded from %s", path)
@@ -54,11 +52,12 @@ def _version_of(path: Path) -> str:
     return stamp.read_text().strip() if stamp.exists() else path.name
 
 
-def _run_batch(key: str, texts: list[str]) -> list[SentimentPrediction]:
-    return engine().predict_batch(texts)
+def _run_batch(key: str, texts: list[str]) -> list[tuple[SentimentPrediction, str]]:
+    current = engine()
+    return [(prediction, current.label) for prediction in current.predict_batch(texts)]
 
 
-_batcher: MicroBatcher[str, str, SentimentPrediction] = MicroBatcher(
+_batcher: MicroBatcher[str, str, tuple[SentimentPrediction, str]] = MicroBatcher(
     _run_batch,
     max_batch=settings.BRIDGE_SENTIMENT_MAX_BATCH,
     max_wait_s=settings.BRIDGE_SENTIMENT_MAX_WAIT_MS / 1000,
@@ -66,6 +65,5 @@ _batcher: MicroBatcher[str, str, SentimentPrediction] = MicroBatcher(
 
 
 def predict(text: str) -> tuple[SentimentPrediction, str]:
-    """(prediction, "name@version") for one text, batched with concurrent callers."""
-    current = engine()
-    return _batcher.submit("emotion", text), current.label
+    """(prediction, "name@version" of the engine that made it) for one text, batched with concurrent callers."""
+    return _batcher.submit("emotion", text)

@@ -14,20 +14,47 @@ from django.core.cache import cache
 
 from chatsite.batching import MicroBatcher
 from translation.engine.base import STATUS_OK, Translation
+from translation.engine.hf import Seq2SeqEngine
 from translation.engine.routing import Router
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _router: Router | None = None
+_loaded_stamp: int | None = None
+_checkpoint_engines: dict[str, Seq2SeqEngine] = {}  # by checkpoint version: loaded once, reused across reloads
+
+
+def _active_checkpoint_engines() -> list[Seq2SeqEngine]:
+    from chatsite.checkpoints.selectors import active
+
+    engines = []
+    for checkpoint in active("translation"):
+        if checkpoint.version not in _checkpoint_engines:
+            try:
+                _checkpoint_engines[checkpoint.version] = Seq2SeqEngine.from_directory(
+                    checkpoint.model_dir, pairs=checkpoint.pairs(), name="bridge-mt", version=checkpoint.version
+                )
+            except Exception:
+                # A checkpoint that fails to load must not take translation down: the pair falls back to the
+                # next route (Apertium or a pivot), and the error is logged for the operator.
+                logger.exception("translation checkpoint %s failed to load", checkpoint.version)
+                continue
+        engines.append(_checkpoint_engines[checkpoint.version])
+    return engines
 
 
 def router() -> Router:
-    """The process's router over every installed engine (Apertium pairs today; active checkpoints first)."""
-    global _router
+    """The process's router: active checkpoints first, then every installed Apertium pair. Rebuilt when an
+    activation or rollback bumps the stamp (one cache GET per call notices it)."""
+    global _router, _loaded_stamp
+    from chatsite.checkpoints.services import current_stamp
+
+    stamp = current_stamp("translation")
     with _lock:
-        if _router is None:
-            _router = Router.default()
+        if _router is None or stamp != _loaded_stamp:
+            _router = Router.default(extra_engines=_active_checkpoint_engines())
+            _loaded_stamp = stamp
             logger.info("translation engines loaded: %d direct pairs", len(_router.direct_pairs()))
         return _router
 
@@ -49,9 +76,7 @@ def normalise(text: str) -> str:
 
 
 def _cache_key(route_label: str, source: str, target: str, text: str, dnt: tuple[str, ...]) -> str:
-    digest = hashlib.sha256(
-        "\x1f".join([route_label, source, target, normalise(text), *dnt]).encode()
-    ).hexdigest()
+    digest = hashlib.sha256("\x1f".join([route_label, source, target, normalise(text), *dnt]).encode()).hexdigest()
     return f"tr:{digest}"
 
 

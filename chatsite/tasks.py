@@ -1,0 +1,11 @@
+"""Celery interface of the checkpoint registry: thin, owns only the retry policy."""
+
+from celery import shared_task
+
+from chatsite.checkpoints import services
+
+
+@shared_task(name="checkpoints.validate", acks_late=True, reject_on_worker_lost=True)
+def validate_checkpoint(checkpoint_id: int) -> None:
+    # No retries: validation is deterministic, and a failure is recorded as a rejection with its reason.
+    services.validate(checkpoint_id=checkpoint_id)

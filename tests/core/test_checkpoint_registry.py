@@ -1,0 +1,118 @@
+"""The checkpoint registry through its HTTP API: who may upload, what is refused before load, the gate, rollback.
+
+Validation itself runs on a worker; here the task's service is called directly after the upload commits (the
+end-to-end path with a real worker is in tests/integration/test_checkpoint_rollout.py).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+
+import pytest
+from django.test import Client
+
+from chatsite.checkpoints import services
+from chatsite.models import Checkpoint, CheckpointEvent
+from tests.factories import tiny_sentiment_checkpoint, zip_directory
+
+pytestmark = pytest.mark.django_db
+
+
+class Sentinel:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture
+def admin_client(make_db_user, settings, tmp_path):
+    settings.BRIDGE_MODEL_ROOT = tmp_path / "models"
+    admin = make_db_user("root", is_superuser=True, is_staff=True)
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+def upload(client: Client, data: bytes, kind: str = "sentiment", name: str = "model.zip", languages: str = ""):
+    payload = {"kind": kind, "file": io.BytesIO(data)}
+    payload["file"].name = name
+    if languages:
+        payload["languages"] = languages
+    return client.post("/api/checkpoints", payload)
+
+
+def test_non_admins_are_refused(make_db_user):
+    client = Client()
+    client.force_login(make_db_user("mallory"))
+    assert client.post("/api/checkpoints", {"kind": "sentiment"}).status_code == 403
+    assert client.get("/api/checkpoints").status_code == 403
+    assert Client().get("/api/checkpoints").status_code == 401
+
+
+def test_pickle_weights_are_refused_before_anything_loads(admin_client, tmp_path):
+    sentinel = tmp_path / "pwned"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        bundle.writestr("config.json", '{"architectures": ["BertForSequenceClassification"]}')
+        bundle.writestr("pytorch_model.bin", pickle.dumps(Sentinel(str(sentinel))))
+    response = upload(admin_client, buffer.getvalue())
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "pickle_weights"
+    assert not sentinel.exists()
+    checkpoint = Checkpoint.objects.get()
+    assert checkpoint.status == "rejected" and checkpoint.reasons[0]["code"] == "pickle_weights"
+    assert list(CheckpointEvent.objects.values_list("action", flat=True)) == ["upload", "rejected"]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(b"", "empty"), (b"\x00garbage" * 50, "not_an_archive")],
+)
+def test_junk_is_refused_with_a_reason(admin_client, data, code):
+    response = upload(admin_client, data)
+    assert response.status_code == 400 and response.json()["error"]["code"] == code
+
+
+def test_translation_needs_language_pairs(admin_client, tmp_path):
+    archive = zip_directory(tiny_sentiment_checkpoint(tmp_path / "m"), tmp_path / "m.zip")
+    response = upload(admin_client, archive.read_bytes(), kind="translation")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "languages_required"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_validate_activate_gate_and_rollback(admin_client, tmp_path):
+    first = upload(
+        admin_client, zip_directory(tiny_sentiment_checkpoint(tmp_path / "a", 1), tmp_path / "a.zip").read_bytes()
+    )
+    assert first.status_code == 201 and first.json()["status"] == "validating"
+    v1 = services.validate(checkpoint_id=first.json()["id"])
+    assert v1.status == "ready", v1.reasons
+    assert "macro_f1" in v1.metrics and "latency" in v1.metrics
+    assert admin_client.post(f"/api/checkpoints/{v1.id}/activate").status_code == 200
+    assert services.current_stamp("sentiment") >= 1
+
+    second = upload(
+        admin_client, zip_directory(tiny_sentiment_checkpoint(tmp_path / "b", 2), tmp_path / "b.zip").read_bytes()
+    )
+    v2 = services.validate(checkpoint_id=second.json()["id"])
+    # Make the candidate clearly worse than the active one: the gate refuses unless forced.
+    Checkpoint.objects.filter(pk=v2.id).update(metrics={**v2.metrics, "macro_f1": v1.metrics["macro_f1"] - 0.5})
+    refused = admin_client.post(f"/api/checkpoints/{v2.id}/activate")
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "worse_than_active"
+    forced = admin_client.post(
+        f"/api/checkpoints/{v2.id}/activate", data='{"force": true}', content_type="application/json"
+    )
+    assert forced.status_code == 200
+    assert Checkpoint.objects.get(pk=v1.id).status == "retired"
+
+    rolled = admin_client.post(f"/api/checkpoints/{v2.id}/rollback")
+    assert rolled.status_code == 200 and rolled.json()["version"] == v1.version
+    statuses = {c.version: c.status for c in Checkpoint.objects.all()}
+    assert statuses == {v1.version: "active", v2.version: "retired"}
+    listing = admin_client.get("/api/checkpoints").json()["checkpoints"]
+    actions = [e["action"] for c in listing if c["id"] == v2.id for e in c["events"]]
+    assert actions == ["upload", "validated", "activate", "rollback"]

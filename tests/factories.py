@@ -1,0 +1,43 @@
+"""Small real artefacts the tests build themselves (never downloaded): tiny checkpoints and their archives."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "you", "are", "idiot", "great", "day", "!", "?"]
+
+
+def tiny_sentiment_checkpoint(out_dir: Path, seed: int = 0) -> Path:
+    """A randomly initialised BERT classifier with the emotion label scheme, saved as safetensors + tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from sentiment.engine.labels import EMOTIONS, ordered_labels
+
+    torch.manual_seed(seed)
+    labels = ordered_labels({(e, False) for e in EMOTIONS} | {("anger", True), ("disgust", True)})
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    BertForSequenceClassification(config).save_pretrained(out_dir, safe_serialization=True)
+    (out_dir / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    BertTokenizerFast(vocab_file=str(out_dir / "vocab.txt"), do_lower_case=True).save_pretrained(out_dir)
+    return out_dir
+
+
+def zip_directory(directory: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(directory.iterdir()):
+            if path.is_file():
+                bundle.write(path, arcname=path.name)
+    return archive
