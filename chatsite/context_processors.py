@@ -8,4 +8,5 @@ def bridge(request: HttpRequest) -> dict:
         and user.is_authenticated
         and (user.is_superuser or user.groups.filter(name="moderators").exists())
     )
-    return {"is_moderator": is_moderator}
+    checkpoints_url = "/checkpoints/" if user is not None and user.is_authenticated and user.is_superuser else None
+    return {"is_moderator": is_moderator, "checkpoints_url": checkpoints_url}

@@ -64,7 +64,14 @@ def message_translated(
 
 
 def message_sentiment(
-    *, message_id: int, seq: int, emotion: str, polarity: str, score: float, flagged: bool
+    *,
+    message_id: int,
+    seq: int,
+    emotion: str,
+    polarity: str,
+    score: float,
+    flagged: bool,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     return _event(
         "message.sentiment",
@@ -74,6 +81,7 @@ def message_sentiment(
         polarity=polarity,
         score=score,
         flagged=flagged,
+        engine=engine,
     )
 
 

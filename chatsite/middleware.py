@@ -31,3 +31,23 @@ class ContentSecurityPolicyMiddleware:
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+# Chat languages are ISO 639-1; Django's locale for Chinese is "zh-hans".
+UI_LOCALE_OF = {"zh": "zh-hans"}
+
+
+class UserLanguageMiddleware:
+    """The interface speaks the signed-in user's language (their reading language), else the browser's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.utils import translation
+
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            translation.activate(UI_LOCALE_OF.get(user.language, user.language))
+            request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)

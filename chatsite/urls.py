@@ -29,5 +29,6 @@ urlpatterns = [
     path("rooms/<slug:slug>/join/", views.join_room, name="room-join"),
     path("rooms/<slug:slug>/", views.room, name="room"),
     path("moderation/", include("sentiment.urls")),
+    path("checkpoints/", views.checkpoints, name="checkpoints"),
     path("admin/", admin.site.urls),
 ]

@@ -76,3 +76,12 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
     }
     context = {"room": chat_room, "me": request.user, "languages": language_choices(), "bootstrap": bootstrap}
     return render(request, "chat/room.html", context)
+
+
+@login_required
+def checkpoints(request: HttpRequest) -> HttpResponse:
+    """The admins' model page: upload, figures beside the active version's, activate, roll back."""
+    if not request.user.is_superuser:
+        return render(request, "moderation/forbidden.html", status=403)
+    bootstrap = {"csrf_token": get_token(request), "api": "/api/checkpoints"}
+    return render(request, "checkpoints/manage.html", {"bootstrap": bootstrap})

@@ -32,24 +32,40 @@ def active_checkpoint_dir() -> Path:
     return Path(settings.BRIDGE_SENTIMENT_MODEL_DIR or default_checkpoint_dir())
 
 
+def _active_source() -> tuple[Path, str]:
+    """The active uploaded checkpoint, else the configured or built-in default."""
+    from chatsite.checkpoints.selectors import active
+
+    uploaded = active("sentiment")
+    if uploaded:
+        return Path(uploaded[-1].model_dir), uploaded[-1].version
+    path = active_checkpoint_dir()
+    stamp = path / "VERSION"
+    return path, stamp.read_text().strip() if stamp.exists() else "default"
+
+
 def engine() -> SentimentEngine:
-    global _engine
+    """The engine of the active version. Activation bumps a stamp in the cache; one GET per call notices it, and
+    the next batch loads the new version (a batch already running keeps the engine it started with)."""
+    global _engine, _engine_source, _loaded_stamp
+    from chatsite.checkpoints.services import current_stamp
+
+    stamp = current_stamp("sentiment")
     with _lock:
-        if _engine is None:
-            path = active_checkpoint_dir()
+        if _engine is not None and stamp == _loaded_stamp:
+            return _engine
+        path, version = _active_source()
+        if _engine is None or _engine_source != (str(path), version):
             if not (path / "config.json").exists():
                 raise ModelUnavailable(f"no emotion checkpoint at {path} (build it: python manage.py build_models)")
             try:
-                _engine = SentimentEngine.from_directory(path, name="bridge-emotion", version=_version_of(path))
+                _engine = SentimentEngine.from_directory(path, name="bridge-emotion", version=version)
             except Exception as exc:
                 raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
-            logger.info("emotion engine loaded from %s", path)
+            _engine_source = (str(path), version)
+            logger.info("emotion engine %s loaded from %s", version, path)
+        _loaded_stamp = stamp
         return _engine
-
-
-def _version_of(path: Path) -> str:
-    stamp = path / "VERSION"
-    return stamp.read_text().strip() if stamp.exists() else path.name
 
 
 def _run_batch(key: str, texts: list[str]) -> list[tuple[SentimentPrediction, str]]:

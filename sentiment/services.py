@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
@@ -16,6 +17,14 @@ from sentiment.models import Flag, ModerationAction, Sentiment
 from sentiment.policy import ModerationThresholds, decide
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TranslationScore:
+    """The policy's view of a translation's tone (only the hostile score is kept per translation)."""
+
+    emotion: str
+    hostile_score: float
 
 
 class ModerationError(Exception):
@@ -114,7 +123,11 @@ def _apply_policy(sentiment: Sentiment, *, announce: bool = False) -> None:
     message = Message.objects.select_related("room").get(pk=sentiment.message_id)
     room = message.room
     thresholds = ModerationThresholds(flag=room.flag_threshold, auto_hide=room.auto_hide_threshold)
-    verdict = decide(sentiment.hostile_score, sentiment.translation_hostile, thresholds)
+    translations = {
+        language: TranslationScore(emotion="", hostile_score=score)
+        for language, score in sentiment.translation_hostile.items()
+    }
+    verdict = decide(sentiment, translations, thresholds)
     newly_flagged = verdict.flagged and not sentiment.flagged
     if verdict.flagged != sentiment.flagged:
         sentiment.flagged = verdict.flagged

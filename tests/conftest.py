@@ -189,6 +189,20 @@ class LiveProduct:
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    def manage(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env={**self.env, **env}, check=True, capture_output=True,
+            text=True,
+        )
+
+    def admin_token(self) -> str:
+        name = f"admin{uuid.uuid4().hex[:6]}"
+        self.manage("createsuperuser", "--noinput", "--username", name, "--email", f"{name}@example.com",
+                    DJANGO_SUPERUSER_PASSWORD=TEST_PASSWORD)
+        status, body = self.api("POST", "/api/auth/token", {"username": name, "password": TEST_PASSWORD})
+        assert status == 200, body
+        return body["token"]
+
     def api(
         self, method: str, path: str, body: dict | None = None, token: str | None = None
     ) -> tuple[int, dict]:

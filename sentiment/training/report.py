@@ -1,0 +1,120 @@
+"""Held-out figures of a built emotion checkpoint, and the lexicon baseline (VADER) on the English test rows.
+
+    python -m sentiment.training.report MODEL_DIR [DATA_DIR]
+
+prints the Markdown tables that docs/models.md quotes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sentiment.engine.labels import EMOTIONS, POLARITIES, POLARITY_OF
+
+from .data import load_splits
+
+# VADER's own recommended cut-offs on the compound score.
+VADER_POSITIVE = 0.05
+VADER_NEGATIVE = -0.05
+
+
+def vader_polarity(compound: float) -> str:
+    if compound >= VADER_POSITIVE:
+        return "positive"
+    if compound <= VADER_NEGATIVE:
+        return "negative"
+    return "neutral"
+
+
+def compare_with_vader(
+    model_dir: str | os.PathLike[str], data: str | os.PathLike[str], language: str = "en"
+) -> dict[str, Any]:
+    """Polarity accuracy and macro-F1 of the checkpoint and of VADER on the held-out rows of ``language``.
+
+    Gold polarity comes from the gold emotion (joy positive; anger, disgust, fear, sadness negative; neutral
+    and surprise neutral), the same mapping the engine uses.
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from sentiment.engine import SentimentEngine
+
+    rows = [e for e in load_splits(data).test if e.language == language]
+    if not rows:
+        raise ValueError(f"no held-out rows in language {language!r}")
+    gold = [POLARITY_OF[e.emotion] for e in rows]
+    analyzer = SentimentIntensityAnalyzer()
+    vader = [vader_polarity(analyzer.polarity_scores(e.text)["compound"]) for e in rows]
+    engine = SentimentEngine.from_directory(model_dir, device="cpu")
+    ours = [p.polarity for p in engine.predict_batch([e.text for e in rows])]
+
+    def figures(predicted: list[str]) -> dict[str, float]:
+        return {
+            "polarity_accuracy": float(accuracy_score(gold, predicted)),
+            "polarity_macro_f1": float(f1_score(gold, predicted, labels=list(POLARITIES), average="macro")),
+        }
+
+    return {"language": language, "n": len(rows), "model": figures(ours), "vader": figures(vader)}
+
+
+def markdown_tables(metrics: dict[str, Any], vader: dict[str, Any] | None = None) -> str:
+    test = metrics["test"]
+    lines = [
+        f"Test split: {test['n']} rows. Accuracy {test['accuracy']:.3f}, macro-F1 (7 emotions) "
+        f"{test['macro_f1']:.3f}, polarity accuracy {test['polarity_accuracy']:.3f}; hostile flag at "
+        f"{test['hostile_threshold']}: precision {test['hostile_precision']:.3f}, recall {test['hostile_recall']:.3f} "
+        f"({test['hostile_support']} hostile rows"
+        + (
+            f", average precision {test['hostile_average_precision']:.3f})"
+            if "hostile_average_precision" in test
+            else ")"
+        ),
+        "",
+        "| language | rows | accuracy | macro-F1 | hostile rows | hostile P | hostile R |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for language, fig in test["per_language"].items():
+        lines.append(
+            f"| {language} | {fig['n']} | {fig['accuracy']:.3f} | {fig['macro_f1']:.3f} | {fig['hostile_support']} "
+            f"| {fig['hostile_precision']:.3f} | {fig['hostile_recall']:.3f} |"
+        )
+    lines += ["", "| emotion | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for emotion in EMOTIONS:
+        row = test["per_class"][emotion]
+        lines.append(
+            f"| {emotion} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} "
+            f"| {row['support']:.0f} |"
+        )
+    if vader:
+        lines += [
+            "",
+            f"Polarity on the {vader['n']} English held-out rows:",
+            "",
+            "| system | polarity accuracy | polarity macro-F1 |",
+            "|---|---|---|",
+            f"| Bridge emotion model | {vader['model']['polarity_accuracy']:.3f} | "
+            f"{vader['model']['polarity_macro_f1']:.3f} |",
+            f"| VADER (compound, ±0.05) | {vader['vader']['polarity_accuracy']:.3f} | "
+            f"{vader['vader']['polarity_macro_f1']:.3f} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        raise SystemExit(__doc__)
+    model_dir = Path(argv[0])
+    data = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[2] / "data" / "sentiment"
+    metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
+    vader = compare_with_vader(model_dir, data)
+    print(markdown_tables(metrics, vader))
+    print(json.dumps(vader, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The delivery benchmark's short mode runs end to end against the real product, baseline and Redis.
+
+Timings are not asserted (they depend on the machine); what is asserted is that both sides ran, counted real
+deliveries, and that the product lost no message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.integration
+def test_short_delivery_bench_runs_both_targets_and_loses_nothing(tmp_path: Path) -> None:
+    redis_db = os.environ.get("BRIDGE_BENCH_REDIS_DB", "15")
+    done = subprocess.run(
+        [sys.executable, "bench/bench_delivery.py", "--short", "--out", str(tmp_path), "--redis-db", redis_db],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+
+    result = json.loads((tmp_path / "delivery.json").read_text())
+    runs = {(run["target"], run["clients"]): run for run in result["runs"]}
+    assert set(runs) == {(target, n) for target in ("product", "baseline") for n in (10, 20)}
+    for (target, clients), run in runs.items():
+        assert run["messages"] > 0, (target, clients)
+        assert run["expected"] == run["messages"] * (clients - 1)
+        assert run["delivered"] > 0, (target, clients)
+        assert run["duplicates"] == 0, (target, clients)
+        assert run["p50_ms"] > 0
+    for clients in (10, 20):
+        product = runs[("product", clients)]
+        assert product["delivered"] == product["expected"], f"product lost messages at N={clients}: {product}"
+        assert product["acks"] == product["messages"] + round(
+            result["parameters"]["rate"] * result["parameters"]["warmup"]
+        )
+        assert product["errors"] == {}
+    assert (tmp_path / "delivery-short.md").is_file()

@@ -1,0 +1,151 @@
+"""The fine-tuning pipeline on a tiny random BERT: outputs, early stopping, resume, freezing, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from sentiment.engine import SentimentEngine
+from sentiment.training import FinetuneConfig, finetune_sentiment
+from sentiment.training.cli import add_arguments, run
+from sentiment.training.data import Example
+from sentiment.training.finetune import class_weight_vector, label_set, work_dir_for
+from translation.training.common import DataError
+
+from .conftest import TINY_TRAINING, sample_rows, write_tsv
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def test_output_directory_is_complete(tiny_trained: tuple[Path, dict]) -> None:
+    out, metrics = tiny_trained
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json", "README.md"} <= names
+    assert {"confusion_matrix.png", "training_curves.png"} <= names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pkl", ".pth"))], "no pickles in a checkpoint"
+    assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    card = (out / "README.md").read_text()
+    assert "macro_f1" in card and "Per language" in card and str(metrics["split_sizes"]["test"]) in card
+    assert not work_dir_for(out).exists(), "trainer checkpoints are removed after a successful run"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~umask, "workers running as another user can read it"
+    assert stat.S_IMODE((out / "model.safetensors").stat().st_mode) == 0o666 & ~umask
+
+
+def test_loss_falls_and_metrics_are_real(tiny_trained: tuple[Path, dict]) -> None:
+    out, metrics = tiny_trained
+    losses = [loss for _, loss in metrics["train_loss_history"]]
+    assert len(losses) >= 3 and losses[-1] < 0.8 * losses[0], losses
+    test = metrics["test"]
+    assert test["n"] == sum(row["split"] == "test" for row in sample_rows())
+    assert test["accuracy"] > 0.4, "a tiny model still learns the easy sample well above chance (1/7)"
+    assert set(test["per_language"]) == {row["language"] for row in sample_rows() if row["split"] == "test"}
+    assert sum(fig["n"] for fig in test["per_language"].values()) == test["n"]
+    matrix = np.array(test["confusion_matrix"]["matrix"])
+    assert matrix.sum() == test["n"] and np.trace(matrix) == round(test["accuracy"] * test["n"])
+    assert 0.0 <= test["hostile_precision"] <= 1.0 and test["hostile_support"] > 0
+    assert metrics["labels"][:7] == ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+    assert set(metrics["labels"][7:]) == {"anger+hostile", "disgust+hostile"}
+
+
+def test_early_stopping_on_a_plateau(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    # A learning rate of zero: the validation metric cannot improve, so patience 1 stops after two epochs.
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 10.0, "learning_rate": 0.0, "early_stopping_patience": 1})
+    metrics = finetune_sentiment(data, tiny_base, tmp_path / "out", config=config, progress=False, log=_quiet)
+    steps_per_epoch = metrics["global_steps"] / 2
+    assert steps_per_epoch == int(steps_per_epoch) and metrics["global_steps"] < 10 * steps_per_epoch
+    assert metrics["best_step"] == steps_per_epoch  # the first epoch stays the best
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupt_after_first_save():
+    from transformers import TrainerCallback
+
+    class Interrupt(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            raise _Interrupt(f"stopped at step {state.global_step}")
+
+    return Interrupt()
+
+
+def test_interrupted_run_leaves_nothing_and_resumes(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    out = tmp_path / "out"
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 3.0, "freeze": "embeddings", "freeze_layers": 1})
+    with pytest.raises(_Interrupt):
+        finetune_sentiment(
+            data, tiny_base, out, config=config, progress=False, log=_quiet, callbacks=[_interrupt_after_first_save()]
+        )
+    assert not out.exists(), "nothing half-written at the output path"
+    assert any(work_dir_for(out.resolve()).glob("checkpoint-*"))
+
+    metrics = finetune_sentiment(data, tiny_base, out, config=config, resume=True, progress=False, log=_quiet)
+    steps_per_epoch = metrics["resumed_from_step"]
+    assert steps_per_epoch and metrics["global_steps"] == 3 * steps_per_epoch
+
+    # Freezing: embeddings and the lowest layer are exactly the base's; the layer above them was trained.
+    base = load_file(tiny_base / "model.safetensors")
+    tuned = load_file(out / "model.safetensors")
+
+    def weight(state: dict, name: str) -> np.ndarray:
+        return next(value for key, value in state.items() if key.endswith(name))
+
+    for frozen in ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight"):
+        np.testing.assert_array_equal(weight(base, frozen), weight(tuned, frozen))
+    assert not np.array_equal(
+        weight(base, "encoder.layer.1.attention.self.query.weight"),
+        weight(tuned, "encoder.layer.1.attention.self.query.weight"),
+    )
+    (prediction,) = SentimentEngine.from_directory(out, device="cpu").predict_batch(["so mad right now"])
+    assert prediction.emotion in prediction.probabilities
+
+
+def test_cli_options_and_run(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = vars(
+        parser.parse_args(
+            ["--data", str(data), "--base", str(tiny_base), "--out", str(tmp_path / "out"), "--epochs", "2"]
+            + ["--lr", "2e-3", "--batch-size", "8", "--freeze", "all-but-head", "--no-progress", "--seed", "4"]
+        )
+    )
+    options["verbosity"] = 1  # Django adds its own options; run() ignores them
+    metrics = run(options)
+    assert metrics["hyperparameters"]["freeze"] == "all-but-head"
+    assert metrics["hyperparameters"]["seed"] == 4 and metrics["hyperparameters"]["epochs"] == 2.0
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    with pytest.raises(FileExistsError):
+        run(options)  # an existing output is never overwritten silently
+
+
+def test_cli_reports_bad_data_before_training(tiny_base: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\temotion\nfine\tjoy\nhmm\tconfusion\n", encoding="utf-8")
+    options = {"data": str(bad), "base": str(tiny_base), "out": str(tmp_path / "out"), "progress": False}
+    with pytest.raises(DataError, match=r"bad\.tsv:3: unknown emotion 'confusion'"):
+        run(options)
+    assert not (tmp_path / "out").exists()
+
+
+def test_class_weights_favour_rare_labels() -> None:
+    examples = [Example("x", "joy", False, "en", "f:1")] * 8 + [Example("y", "anger", True, "en", "f:2")] * 2
+    labels = label_set(examples)
+    weights = dict(zip(labels, class_weight_vector(examples, labels), strict=True))
+    assert labels == ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral", "anger+hostile"]
+    assert weights["anger+hostile"] == pytest.approx(4 * weights["joy"])
+    assert weights["sadness"] == 0.0  # absent from the data: never a target
