@@ -100,12 +100,12 @@ class Server:
     def wait_idle(self, timeout: float = 30.0, window: float = 0.5, busy_share: float = 0.1) -> float:
         """Waits until the process uses under `busy_share` of a core (start-up work such as the product's
         language-detector warm-up thread done); returns the seconds waited. Gives up quietly at `timeout`."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
+        started, quiet_windows = time.monotonic(), 0
+        while time.monotonic() - started < timeout and quiet_windows < 2:
             before = self.cpu_seconds()
             time.sleep(window)
-            if self.cpu_seconds() - before < busy_share * window:
-                break
+            quiet = self.cpu_seconds() - before < busy_share * window
+            quiet_windows = quiet_windows + 1 if quiet else 0
         return time.monotonic() - started
 
     def log_tail(self, lines: int = 30) -> str:
@@ -397,7 +397,7 @@ async def first_delivery(ws_url: str, origin: str, tokens: list[str | None], tim
 
 
 def percentile(values: list[float], q: int) -> float:
-    """The q-th percentile (inclusive method); NaN when there are fewer than two values."""
+    """The q-th percentile (inclusive method); the value itself when there is one, NaN when there are none."""
     if len(values) < 2:
         return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
@@ -659,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
                     slug, run_tokens = product_room(server, tokens[:clients]), tokens[:clients]
                 else:
                     slug, run_tokens = f"room-{clients}-{uuid.uuid4().hex[:6]}", [None] * clients
+                server.wait_idle()  # the previous run's late work (disconnects, presence) is not this run's
+                print(f"{time.strftime('%H:%M:%S')} {target} N={clients} starts", flush=True)
                 result = measure(target, server, run_tokens, slug, options)
                 results.append(result)
                 print(

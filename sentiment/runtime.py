@@ -10,12 +10,11 @@ from django.conf import settings
 
 from chatsite.batching import MicroBatcher
 from sentiment.engine import SentimentEngine, SentimentPrediction
+from sentiment.services import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 
 
-class ModelUnavailable(RuntimeError):
-    """No usable emotion checkpoint: the task layer retries, then leaves the message without an emotion."""
 
 
 _lock = threading.Lock()

@@ -27,6 +27,13 @@ class TranslationScore:
     hostile_score: float
 
 
+class ModelUnavailable(RuntimeError):
+    """No usable emotion checkpoint: the task layer retries, then leaves the message without an emotion.
+
+    Defined here, not in the runtime, so that the web process can enqueue tasks without importing torch.
+    """
+
+
 class ModerationError(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(detail)

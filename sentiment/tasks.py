@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from sentiment import services
-from sentiment.runtime import ModelUnavailable
+from sentiment.services import ModelUnavailable
 
 logger = logging.getLogger(__name__)
 

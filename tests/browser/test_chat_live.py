@@ -6,7 +6,6 @@ handshake are the product's own.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -111,8 +110,8 @@ def test_two_languages_chat_live(pair):
     )
     assert stored["status"] == "ok" and shown == stored["text"] and shown != text
     expect(theirs.locator(".original-text")).to_have_text(text)
-    if os.environ.get("BRIDGE_TEST_SENTIMENT_DIR"):
-        expect(theirs).to_have_attribute("data-emotion", re.compile(r"\w+"), timeout=TRANSLATION_WAIT_MS)
+    # The live product runs the real default emotion model: the cue arrives with the emotion.
+    expect(theirs).to_have_attribute("data-emotion", re.compile(r"\w+"), timeout=TRANSLATION_WAIT_MS)
 
     reply = "¡Hola Ana! Me alegro mucho."
     bea.locator("#composer").fill(reply)

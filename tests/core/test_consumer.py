@@ -21,8 +21,17 @@ HOST = (b"host", b"127.0.0.1:8000")
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
+def _fresh_limits():
+    """Rate-limit windows live in Redis keyed by user id, and ids repeat across tests: start each test clean."""
+    import redis
+    from django.conf import settings
+
+    from chatsite.ratelimit import RATE_KEY_PREFIX
+
     cache.clear()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(f"{RATE_KEY_PREFIX}*"):
+        client.delete(key)
 
 
 async def token_for(user) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from tests.factories import tiny_sentiment_checkpoint, zip_directory
-from tests.integration.test_live_chat import next_of, open_socket
+from tests.integration.wsclient import next_of, open_socket, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +63,12 @@ def test_activate_and_rollback_reach_the_running_worker(live_product, tmp_path):
 
     (v1_id, v1), (v2_id, v2) = versions
     assert live_product.api("POST", f"/api/checkpoints/{v1_id}/activate", token=admin)[0] == 200
-    assert asyncio.run(engine_of_next_message()) == f"bridge-emotion@{v1}"
+    assert run_async(engine_of_next_message()) == f"bridge-emotion@{v1}"
     status, body = live_product.api("POST", f"/api/checkpoints/{v2_id}/activate", {"force": True}, token=admin)
     assert status == 200, body
-    assert asyncio.run(engine_of_next_message()) == f"bridge-emotion@{v2}"
+    assert run_async(engine_of_next_message()) == f"bridge-emotion@{v2}"
     assert live_product.api("POST", f"/api/checkpoints/{v2_id}/rollback", token=admin)[0] == 200
-    assert asyncio.run(engine_of_next_message()) == f"bridge-emotion@{v1}"
+    assert run_async(engine_of_next_message()) == f"bridge-emotion@{v1}"
 
 
 def test_malicious_upload_is_refused_over_http(live_product, tmp_path):
@@ -89,8 +88,11 @@ def test_malicious_upload_is_refused_over_http(live_product, tmp_path):
         bundle.writestr("model.pt", pickle.dumps(Exploit()))
     with archive.open("rb") as handle:
         response = requests.post(
-            live_product.url + "/api/checkpoints", headers={"Authorization": f"Bearer {admin}"},
-            data={"kind": "sentiment"}, files={"file": ("evil.zip", handle)}, timeout=30,
+            live_product.url + "/api/checkpoints",
+            headers={"Authorization": f"Bearer {admin}"},
+            data={"kind": "sentiment"},
+            files={"file": ("evil.zip", handle)},
+            timeout=30,
         )
     assert response.status_code == 400 and response.json()["error"]["code"] == "pickle_weights"
     time.sleep(1)

@@ -9,23 +9,9 @@ import uuid
 import pytest
 import websockets
 
+from tests.integration.wsclient import next_of, open_socket, run_async
+
 pytestmark = pytest.mark.integration
-
-
-async def open_socket(product, slug: str, token: str, origin: str | None = None):
-    return await websockets.connect(
-        f"ws://127.0.0.1:{product.port}/ws/rooms/{slug}/",
-        additional_headers={"Authorization": f"Bearer {token}", "Origin": origin or product.url},
-        max_size=2**22,
-    )
-
-
-async def next_of(ws, event_type: str, timeout: float = 30) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            event = json.loads(await ws.recv())
-            if event["type"] == event_type:
-                return event
 
 
 def test_two_clients_chat_over_redis_and_resume_after_disconnect(live_product):
@@ -37,18 +23,14 @@ def test_two_clients_chat_over_redis_and_resume_after_disconnect(live_product):
     async def scenario() -> None:
         a = await open_socket(live_product, room["slug"], ana_token)
         b = await open_socket(live_product, room["slug"], ben_token)
-        await a.send(
-            json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": "Hola, ¿qué tal?"})
-        )
+        await a.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": "Hola, ¿qué tal?"}))
         ack = await next_of(a, "message.ack")
         received = await next_of(b, "message.new")
         assert received["message"]["id"] == ack["message"]["id"]
         assert received["message"]["text"] == "Hola, ¿qué tal?"
         await b.close()
         for i in range(3):
-            await a.send(
-                json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": f"mensaje {i}"})
-            )
+            await a.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": f"mensaje {i}"}))
             await next_of(a, "message.ack")
         b = await open_socket(live_product, room["slug"], ben_token)
         await b.send(json.dumps({"type": "resume", "after": received["message"]["seq"]}))
@@ -64,7 +46,7 @@ def test_two_clients_chat_over_redis_and_resume_after_disconnect(live_product):
         await a.close()
         await b.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_foreign_origin_and_non_member_are_refused_at_the_handshake(live_product):
@@ -80,7 +62,7 @@ def test_foreign_origin_and_non_member_are_refused_at_the_handshake(live_product
             await open_socket(live_product, room["slug"], stranger_token)
         assert caught.value.response.status_code == 403
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_healthz_on_the_live_product(live_product):

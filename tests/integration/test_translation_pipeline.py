@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
 
 import pytest
 
-from tests.integration.test_live_chat import next_of, open_socket
+from tests.integration.wsclient import next_of, open_socket, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +57,7 @@ def test_english_and_spanish_readers_get_each_other_translated(live_product):
         await en.close()
         await es.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
     # History carries the reader's translation too.
     _, listed = live_product.api("GET", f"/api/rooms/{slug}/messages", token=es_token)
     first = listed["messages"][0]
@@ -89,7 +88,7 @@ def test_french_reader_gets_english_by_pivot_and_unknown_pair_is_untranslated(li
         for ws in (en, fr, ja):
             await ws.close()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_worker_killed_mid_run_loses_and_duplicates_nothing(live_product):
@@ -114,7 +113,7 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(live_product):
             await next_of(en, "message.ack")
         await en.close()
 
-    asyncio.run(send_all())
+    run_async(send_all())
 
     def translated() -> list[dict]:
         _, listed = live_product.api("GET", f"/api/rooms/{slug}/messages?limit=200", token=es_token)
