@@ -69,6 +69,9 @@ def test_activate_and_rollback_reach_the_running_worker(live_product, tmp_path):
     assert run_async(engine_of_next_message()) == f"bridge-emotion@{v2}"
     assert live_product.api("POST", f"/api/checkpoints/{v2_id}/rollback", token=admin)[0] == 200
     assert run_async(engine_of_next_message()) == f"bridge-emotion@{v1}"
+    # Rolling back the first upload returns to the built-in default model (and leaves the registry clean).
+    assert live_product.api("POST", f"/api/checkpoints/{v1_id}/rollback", token=admin)[0] == 200
+    assert run_async(engine_of_next_message()) == "bridge-emotion@default"
 
 
 def test_malicious_upload_is_refused_over_http(live_product, tmp_path):

@@ -149,3 +149,24 @@ def test_class_weights_favour_rare_labels() -> None:
     assert labels == ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral", "anger+hostile"]
     assert weights["anger+hostile"] == pytest.approx(4 * weights["joy"])
     assert weights["sadness"] == 0.0  # absent from the data: never a target
+
+
+def test_build_default_model_with_an_existing_encoder(tiny_base: Path, tmp_path: Path) -> None:
+    """The run command's entry point: reuses the encoder it is given, builds a loadable checkpoint, and puts
+    torch's thread count back afterwards."""
+    import torch
+
+    from sentiment.training import build_default_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    write_tsv(data / "chat_emotions.xx.tsv", sample_rows())
+    threads = torch.get_num_threads()
+    metrics = build_default_model(
+        tmp_path / "models" / "default", data, encoder_dir=tiny_base, progress=False, log=_quiet
+    )
+    assert torch.get_num_threads() == threads
+    assert not (tmp_path / "models" / "multilingual-e5-small").exists(), "no import when an encoder is given"
+    assert metrics["hyperparameters"]["learning_rate"] == 1e-4 and metrics["test"]["n"] > 0
+    (prediction,) = SentimentEngine.from_directory(tmp_path / "models" / "default", device="cpu").predict_batch(["ok"])
+    assert prediction.emotion in prediction.probabilities
