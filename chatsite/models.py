@@ -138,3 +138,20 @@ class CheckpointEvent(models.Model):
 
     class Meta:
         ordering = ["created"]
+
+
+class ShadowResult(models.Model):
+    """A shadow candidate's verdict on one live message, next to the active version's (never shown to users)."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.CASCADE, related_name="shadow_results")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    active_version = models.CharField(max_length=200)
+    active_label = models.CharField(max_length=64)
+    candidate_label = models.CharField(max_length=64)
+    agree = models.BooleanField()
+    active_ms = models.FloatField()
+    candidate_ms = models.FloatField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["checkpoint", "message"], name="unique_shadow_result")]

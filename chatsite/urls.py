@@ -16,6 +16,7 @@ api_patterns = [
     path("checkpoints", checkpoints_api.checkpoints, name="api-checkpoints"),
     path("checkpoints/<int:checkpoint_id>/activate", checkpoints_api.activate, name="api-checkpoint-activate"),
     path("checkpoints/<int:checkpoint_id>/rollback", checkpoints_api.rollback, name="api-checkpoint-rollback"),
+    path("checkpoints/<int:checkpoint_id>/shadow", checkpoints_api.shadow, name="api-checkpoint-shadow"),
 ]
 
 urlpatterns = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -13,8 +15,6 @@ from sentiment.engine import SentimentEngine, SentimentPrediction
 from sentiment.services import ModelUnavailable
 
 logger = logging.getLogger(__name__)
-
-
 
 
 _lock = threading.Lock()
@@ -63,22 +63,71 @@ def engine() -> SentimentEngine:
                 raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
             _engine_source = (str(path), version)
             logger.info("emotion engine %s loaded from %s", version, path)
+        _refresh_shadow()
         _loaded_stamp = stamp
         return _engine
 
 
-def _run_batch(key: str, texts: list[str]) -> list[tuple[SentimentPrediction, str]]:
+_shadow: tuple[int, str, SentimentEngine] | None = None  # (checkpoint id, version, engine) of the candidate
+
+
+def _refresh_shadow() -> None:
+    """Loads the ready candidate an admin put in shadow mode, or drops it. Runs under the stamp check in
+    engine(): enabling or disabling shadow mode bumps the stamp like an activation does."""
+    global _shadow
+    from chatsite.checkpoints.selectors import shadow_candidate
+
+    candidate = shadow_candidate("sentiment")
+    if candidate is None:
+        _shadow = None
+    elif _shadow is None or _shadow[1] != candidate.version:
+        try:
+            loaded = SentimentEngine.from_directory(
+                candidate.model_dir, name="bridge-emotion", version=candidate.version
+            )
+            _shadow = (candidate.id, candidate.version, loaded)
+        except Exception:
+            logger.exception("shadow candidate %s failed to load; shadow mode skipped", candidate.version)
+            _shadow = None
+
+
+@dataclass(frozen=True)
+class Tagged:
+    """One text's emotion from the active version, and the shadow candidate's verdict when one is running."""
+
+    prediction: SentimentPrediction
+    engine_label: str
+    active_ms: float
+    shadow: tuple[int, SentimentPrediction, float] | None = None  # (checkpoint id, prediction, ms per text)
+
+
+def _run_batch(key: str, texts: list[str]) -> list[Tagged]:
     current = engine()
-    return [(prediction, current.label) for prediction in current.predict_batch(texts)]
+    shadow = _shadow
+    started = time.perf_counter()
+    predictions = current.predict_batch(texts)
+    active_ms = (time.perf_counter() - started) * 1000 / len(texts)
+    shadow_results: list[tuple[int, SentimentPrediction, float] | None] = [None] * len(texts)
+    if shadow is not None:
+        # After the active batch, so the shadow never delays what readers see by more than its own run time.
+        checkpoint_id, _, candidate = shadow
+        started = time.perf_counter()
+        candidate_predictions = candidate.predict_batch(texts)
+        candidate_ms = (time.perf_counter() - started) * 1000 / len(texts)
+        shadow_results = [(checkpoint_id, p, candidate_ms) for p in candidate_predictions]
+    return [
+        Tagged(prediction, current.label, active_ms, shadow_result)
+        for prediction, shadow_result in zip(predictions, shadow_results, strict=True)
+    ]
 
 
-_batcher: MicroBatcher[str, str, tuple[SentimentPrediction, str]] = MicroBatcher(
+_batcher: MicroBatcher[str, str, Tagged] = MicroBatcher(
     _run_batch,
     max_batch=settings.BRIDGE_SENTIMENT_MAX_BATCH,
     max_wait_s=settings.BRIDGE_SENTIMENT_MAX_WAIT_MS / 1000,
 )
 
 
-def predict(text: str) -> tuple[SentimentPrediction, str]:
-    """(prediction, "name@version" of the engine that made it) for one text, batched with concurrent callers."""
+def predict(text: str) -> Tagged:
+    """The emotion of one text (and the shadow candidate's, if any), batched with concurrent callers."""
     return _batcher.submit("emotion", text)

@@ -64,15 +64,39 @@ def analyse_message(*, message_id: int) -> Sentiment | None:
     if message is None or message.hidden:
         return None
     source_hash = _hash(message.text)
-    prediction, engine_label = runtime.predict(message.text)
+    tagged = runtime.predict(message.text)
+    prediction = tagged.prediction
+    if tagged.shadow is not None:
+        _record_shadow(message_id, tagged)
     return store_sentiment(
         message_id=message_id,
         source_hash=source_hash,
-        engine_label=engine_label,
+        engine_label=tagged.engine_label,
         emotion=prediction.emotion,
         polarity=prediction.polarity,
         score=prediction.score,
         hostile_score=prediction.hostile_score,
+    )
+
+
+def _record_shadow(message_id: int, tagged) -> None:
+    """Stores what the shadow candidate would have said; readers never see it. Idempotent per message."""
+    from chatsite.models import ShadowResult
+
+    checkpoint_id, candidate, candidate_ms = tagged.shadow
+    active_label = f"{tagged.prediction.emotion}{'+flag' if tagged.prediction.hostile_score >= 0.5 else ''}"
+    candidate_label = f"{candidate.emotion}{'+flag' if candidate.hostile_score >= 0.5 else ''}"
+    ShadowResult.objects.update_or_create(
+        checkpoint_id=checkpoint_id,
+        message_id=message_id,
+        defaults={
+            "active_version": tagged.engine_label,
+            "active_label": active_label,
+            "candidate_label": candidate_label,
+            "agree": active_label == candidate_label,
+            "active_ms": tagged.active_ms,
+            "candidate_ms": candidate_ms,
+        },
     )
 
 
@@ -84,7 +108,7 @@ def score_translation(*, message_id: int, language: str) -> Sentiment | None:
     translation = Translation.objects.filter(message_id=message_id, language=language, status="ok").first()
     if translation is None or not translation.text:
         return None
-    prediction, _ = runtime.predict(translation.text)
+    prediction = runtime.predict(translation.text).prediction
     with transaction.atomic():
         sentiment = Sentiment.objects.select_for_update().filter(message_id=message_id).first()
         if sentiment is None:
@@ -158,9 +182,7 @@ def _apply_policy(sentiment: Sentiment, *, announce: bool = False) -> None:
         if verdict.auto_hide:
             _hide(message, flag, actor=None, note=verdict.reason, action=ModerationAction.Action.AUTO_HIDE)
     if announce or newly_flagged:
-        event = events.message_sentiment(
-            message_id=message.id, seq=message.seq, **sentiment_payload(sentiment)
-        )
+        event = events.message_sentiment(message_id=message.id, seq=message.seq, **sentiment_payload(sentiment))
         transaction.on_commit(partial(realtime.broadcast_to_room, message.room_id, event))
 
 

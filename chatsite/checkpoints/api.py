@@ -53,3 +53,15 @@ def activate(request: HttpRequest, checkpoint_id: int) -> JsonResponse:
 def rollback(request: HttpRequest, checkpoint_id: int) -> JsonResponse:
     _require_admin(request)
     return _run(services.rollback, checkpoint_id=checkpoint_id, actor=request.api_user)
+
+
+@api_view("POST")
+def shadow(request: HttpRequest, checkpoint_id: int) -> JsonResponse:
+    _require_admin(request)
+    body = json_body(request)
+    return _run(
+        services.set_shadow,
+        checkpoint_id=checkpoint_id,
+        actor=request.api_user,
+        enabled=bool(body.get("enabled", True)),
+    )

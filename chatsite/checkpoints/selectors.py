@@ -4,11 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Avg, Count, Q
+
 from chatsite.models import Checkpoint
 
 
 def active(kind: str) -> list[Checkpoint]:
     return list(Checkpoint.objects.filter(kind=kind, status=Checkpoint.Status.ACTIVE).order_by("activated"))
+
+
+def shadow_candidate(kind: str) -> Checkpoint | None:
+    return Checkpoint.objects.filter(kind=kind, status=Checkpoint.Status.READY, shadow=True).order_by("-id").first()
+
+
+def shadow_summary(checkpoint: Checkpoint) -> dict[str, Any] | None:
+    """Agreement with the active version on live traffic, and latency side by side (per text, ms)."""
+    figures = checkpoint.shadow_results.aggregate(
+        n=Count("id"),
+        agree=Count("id", filter=Q(agree=True)),
+        active_ms=Avg("active_ms"),
+        candidate_ms=Avg("candidate_ms"),
+    )
+    if not figures["n"]:
+        return {"enabled": checkpoint.shadow, "messages": 0} if checkpoint.shadow else None
+    return {
+        "enabled": checkpoint.shadow,
+        "messages": figures["n"],
+        "agreement": round(figures["agree"] / figures["n"], 4),
+        "active_ms": round(figures["active_ms"], 2),
+        "candidate_ms": round(figures["candidate_ms"], 2),
+    }
 
 
 def checkpoint_payload(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -24,6 +49,7 @@ def checkpoint_payload(checkpoint: Checkpoint) -> dict[str, Any]:
         "uploaded_by": checkpoint.uploaded_by.username if checkpoint.uploaded_by else None,
         "created": checkpoint.created.isoformat(),
         "activated": checkpoint.activated.isoformat() if checkpoint.activated else None,
+        "shadow": shadow_summary(checkpoint),
         "events": [
             {
                 "action": e.action,

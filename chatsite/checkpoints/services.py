@@ -198,8 +198,8 @@ def activate(*, checkpoint_id: int, actor: User, force: bool = False) -> Checkpo
         other.status = Checkpoint.Status.RETIRED
         other.save(update_fields=["status"])
     checkpoint.previous = replaced[0] if replaced else None
-    checkpoint.status, checkpoint.activated = Checkpoint.Status.ACTIVE, timezone.now()
-    checkpoint.save(update_fields=["previous", "status", "activated"])
+    checkpoint.status, checkpoint.activated, checkpoint.shadow = Checkpoint.Status.ACTIVE, timezone.now(), False
+    checkpoint.save(update_fields=["previous", "status", "activated", "shadow"])
     _audit(checkpoint, "activate", actor, replaced=[o.version for o in replaced], forced=force)
     transaction.on_commit(partial(_bump_stamp, checkpoint.kind))
     return checkpoint
@@ -222,3 +222,24 @@ def rollback(*, checkpoint_id: int, actor: User) -> Checkpoint:
     _audit(checkpoint, "rollback", actor, restored=restored.version if restored else "built-in default")
     transaction.on_commit(partial(_bump_stamp, checkpoint.kind))
     return restored or checkpoint
+
+
+@transaction.atomic
+def set_shadow(*, checkpoint_id: int, actor: User, enabled: bool) -> Checkpoint:
+    """Runs a ready candidate beside the active version on live traffic, unseen by users (one at a time per kind)."""
+    checkpoint = Checkpoint.objects.select_for_update().filter(pk=checkpoint_id).first()
+    if checkpoint is None:
+        raise CheckpointError("not_found", f"No checkpoint {checkpoint_id}.", 404)
+    if enabled and checkpoint.status != Checkpoint.Status.READY:
+        raise CheckpointError("not_ready", "Only a ready checkpoint can run in shadow mode.")
+    if enabled and checkpoint.kind != Checkpoint.Kind.SENTIMENT:
+        raise CheckpointError(
+            "not_supported", "Shadow mode runs emotion checkpoints; translation is not supported yet."
+        )
+    if enabled:
+        Checkpoint.objects.filter(kind=checkpoint.kind, shadow=True).exclude(pk=checkpoint.pk).update(shadow=False)
+    checkpoint.shadow = enabled
+    checkpoint.save(update_fields=["shadow"])
+    _audit(checkpoint, "shadow_on" if enabled else "shadow_off", actor)
+    transaction.on_commit(partial(_bump_stamp, checkpoint.kind))
+    return checkpoint

@@ -16,6 +16,9 @@ const t = makeTranslator({
   actions: "Actions",
   activate: "Activate",
   rollback: "Roll back",
+  shadowOn: "Run in shadow",
+  shadowOff: "Stop shadow",
+  confirmShadow: "Shadow mode updated for version {version}",
   activeModel: "active",
   none: "No checkpoints yet.",
   uploading: "Uploading… {pct}",
@@ -90,6 +93,10 @@ function actionButtons(checkpoint) {
   if (["ready", "retired"].includes(checkpoint.status)) {
     buttons.push(el("button", { type: "button", class: "btn btn-primary btn-small", dataset: { action: "activate", id: checkpoint.id, version: checkpoint.version } }, t("activate")));
   }
+  if (checkpoint.kind === "sentiment" && checkpoint.status === "ready") {
+    const running = Boolean(checkpoint.shadow && checkpoint.shadow.enabled);
+    buttons.push(el("button", { type: "button", class: "btn btn-small", dataset: { action: "shadow", enabled: String(!running), id: checkpoint.id, version: checkpoint.version } }, t(running ? "shadowOff" : "shadowOn")));
+  }
   if (checkpoint.status === "active") {
     buttons.push(el("button", { type: "button", class: "btn btn-small", dataset: { action: "rollback", id: checkpoint.id, version: checkpoint.version } }, t("rollback")));
   }
@@ -156,8 +163,10 @@ container.addEventListener("click", async (event) => {
   const { action, id, version } = button.dataset;
   button.disabled = true;
   try {
-    await fetchJSON(`${api}/${encodeURIComponent(id)}/${action}`, { method: "POST", body: {}, csrfToken: boot.csrf_token });
-    notify(noticeBox, t(action === "activate" ? "confirmActivate" : "confirmRollback", { version }));
+    const body = action === "shadow" ? { enabled: button.dataset.enabled === "true" } : {};
+    await fetchJSON(`${api}/${encodeURIComponent(id)}/${action}`, { method: "POST", body, csrfToken: boot.csrf_token });
+    const done = { activate: "confirmActivate", rollback: "confirmRollback", shadow: "confirmShadow" }[action];
+    notify(noticeBox, t(done, { version }));
   } catch (error) {
     notify(noticeBox, error.message, { kind: "error" });
   }

@@ -116,3 +116,42 @@ def test_upload_validate_activate_gate_and_rollback(admin_client, tmp_path):
     listing = admin_client.get("/api/checkpoints").json()["checkpoints"]
     actions = [e["action"] for c in listing if c["id"] == v2.id for e in c["events"]]
     assert actions == ["upload", "validated", "activate", "rollback"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shadow_candidate_runs_beside_the_active_version_unseen(admin_client, tmp_path, make_db_user, make_room):
+    from chatsite import services as chat_services
+    from sentiment import services as sentiment_services
+
+    ids = []
+    for seed in (1, 2):
+        data = zip_directory(tiny_sentiment_checkpoint(tmp_path / f"s{seed}", seed), tmp_path / f"s{seed}.zip")
+        ids.append(services.validate(checkpoint_id=upload(admin_client, data.read_bytes()).json()["id"]).id)
+    active_id, candidate_id = ids
+    assert admin_client.post(f"/api/checkpoints/{active_id}/activate").status_code == 200
+    on = admin_client.post(
+        f"/api/checkpoints/{candidate_id}/shadow", data='{"enabled": true}', content_type="application/json"
+    )
+    assert on.status_code == 200 and on.json()["shadow"]["enabled"] is True
+    refused = admin_client.post(
+        f"/api/checkpoints/{active_id}/shadow", data='{"enabled": true}', content_type="application/json"
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "not_ready"
+
+    author = make_db_user("writer")
+    room = make_room(author)
+    message, _ = chat_services.post_message(room=room, author=author, text="hello you", client_id=None, max_chars=4000)
+    stored = sentiment_services.analyse_message(message_id=message.id)
+    active_version = Checkpoint.objects.get(pk=active_id).version
+    assert stored.engine == f"bridge-emotion@{active_version}", "readers see the active version only"
+
+    listing = {c["id"]: c for c in admin_client.get("/api/checkpoints").json()["checkpoints"]}
+    shadow = listing[candidate_id]["shadow"]
+    assert shadow["messages"] == 1 and 0.0 <= shadow["agreement"] <= 1.0
+    assert shadow["active_ms"] > 0 and shadow["candidate_ms"] > 0
+    off = admin_client.post(
+        f"/api/checkpoints/{candidate_id}/shadow", data='{"enabled": false}', content_type="application/json"
+    )
+    assert off.status_code == 200 and off.json()["shadow"]["enabled"] is False
+    events = [e["action"] for e in off.json()["events"]]
+    assert events[-2:] == ["shadow_on", "shadow_off"]
