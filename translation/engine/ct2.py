@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from translation.engine.base import PRIORITY_MULTILINGUAL_CHECKPOINT, PRIORITY_PAIR_CHECKPOINT, EngineError
+from translation.engine.base import EngineError
 from translation.engine.hf import (
     NLLB_CODES,
     _declared_pairs,
     _multilingual_pairs,
     _tokenizer_kind,
+    checkpoint_priority,
     max_new_tokens_for,
     pick_device,
     weights_digest,
@@ -84,10 +85,7 @@ class CTranslate2Engine:
         self.batch_size = batch_size
         self.kind = _tokenizer_kind(None, tokenizer)
         self._pairs = set(pairs)
-        if priority is None:
-            multilingual = self.kind != "single" or len(self._pairs) > 1
-            priority = PRIORITY_MULTILINGUAL_CHECKPOINT if multilingual else PRIORITY_PAIR_CHECKPOINT
-        self.priority = priority
+        self.priority = priority if priority is not None else checkpoint_priority(self.kind, self._pairs)
         self._lock = threading.Lock()  # tokenizer.src_lang is shared state
 
     def __repr__(self) -> str:

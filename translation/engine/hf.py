@@ -79,6 +79,12 @@ def _declared_pairs(path: Path) -> set[tuple[str, str]]:
     return {tuple(item.split("-", 1)) for item in languages if isinstance(item, str) and "-" in item}
 
 
+def checkpoint_priority(kind: str, pairs: set[tuple[str, str]]) -> int:
+    """Routing rank of a neural checkpoint: one fine-tuned for a single pair beats a multilingual one."""
+    multilingual = kind != "single" or len(pairs) > 1
+    return PRIORITY_MULTILINGUAL_CHECKPOINT if multilingual else PRIORITY_PAIR_CHECKPOINT
+
+
 class Seq2SeqEngine:
     """Batched greedy translation with a seq2seq model and its tokenizer."""
 
@@ -104,10 +110,7 @@ class Seq2SeqEngine:
         self.max_new_tokens_cap = max_new_tokens_cap
         self.kind = _tokenizer_kind(model, tokenizer)
         self._pairs = set(pairs)
-        if priority is None:
-            multilingual = self.kind != "single" or len(self._pairs) > 1
-            priority = PRIORITY_MULTILINGUAL_CHECKPOINT if multilingual else PRIORITY_PAIR_CHECKPOINT
-        self.priority = priority
+        self.priority = priority if priority is not None else checkpoint_priority(self.kind, self._pairs)
         # src_lang is state on the tokenizer: one batch at a time may set it.
         self._lock = threading.Lock()
 
