@@ -138,13 +138,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
     def _post(self, text: Any, client_id: str) -> dict[str, Any]:
         if not selectors.is_member(room_id=self.room.id, user_id=self.user.id):
             raise selectors.NotAMember(self.room.slug)
-        message, _ = services.post_message(
+        message, created = services.post_message(
             room=self.room,
             author=self.user,
             text=text,
             client_id=client_id,
             max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS,
         )
+        if created:
+            return selectors.new_message_payload(message)
+        # A repeated client_id: the stored message, with whatever translations and emotion it has by now.
         return selectors.message_payload(selectors.message_by_id(message.id))
 
     async def on_resume(self, frame: dict[str, Any]) -> None:

@@ -68,6 +68,8 @@ class Message(models.Model):
             ),
         ]
         ordering = ["room", "seq"]
+        # The sweeper scans recent messages by creation time every interval.
+        indexes = [models.Index(fields=["created"], name="message_created")]
 
     def __str__(self) -> str:
         return f"{self.room_id}#{self.seq}"

@@ -99,6 +99,14 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
+def new_message_payload(message: Message) -> dict[str, Any]:
+    """The payload of a message stored a moment ago, from the object in hand: it has no translation and no emotion
+    yet, so the send path needs no query for it (its room and author are the ones it was created with)."""
+    message.reader_translations = []
+    Message.sentiment.related.set_cached_value(message, None)
+    return message_payload(message)
+
+
 def message_by_id(message_id: int) -> Message:
     return _with_reader_data(Message.objects.filter(pk=message_id), None).get()
 
@@ -158,3 +166,13 @@ def last_seq(room_id: int) -> int:
 def room_reader_languages(room_id: int) -> set[str]:
     """The languages the members of a room read: the targets a new message must be translated into."""
     return set(User.objects.filter(memberships__room_id=room_id).values_list("language", flat=True))
+
+
+def messages_awaiting_followups(*, created_after, created_before, limit: int) -> QuerySet[Message]:
+    """Visible messages in a time window, oldest first: the sweeper's candidates (it checks what each lacks)."""
+    return (
+        Message.objects.filter(created__gte=created_after, created__lte=created_before, hidden=False)
+        .select_related("sentiment")
+        .prefetch_related(Prefetch("translations", queryset=Translation.objects.only("id", "message_id", "language")))
+        .order_by("created", "id")[:limit]
+    )

@@ -15,7 +15,7 @@ from django.utils.text import slugify
 from chatsite import events, pipeline, realtime
 from chatsite.languages import is_served, unknown_language_detail
 from chatsite.models import ApiToken, Membership, Message, Room, User
-from chatsite.selectors import message_by_id, message_payload
+from chatsite.selectors import new_message_payload
 
 
 class ChatError(Exception):
@@ -146,7 +146,7 @@ def post_message(*, room: Room, author: User, text: str, client_id: object, max_
                 language_method=detection.method,
                 client_id=parsed_client_id,
             )
-            transaction.on_commit(partial(_announce_new, message.id))
+            transaction.on_commit(partial(_announce_new, message))
     except IntegrityError:
         # Two sends of one client_id raced: the other one won. Answer with its message.
         if parsed_client_id is None:
@@ -155,10 +155,11 @@ def post_message(*, room: Room, author: User, text: str, client_id: object, max_
     return message, True
 
 
-def _announce_new(message_id: int) -> None:
-    message = message_by_id(message_id)
-    realtime.broadcast_to_room(message.room_id, events.message_new(message_payload(message)))
-    pipeline.enqueue_followups(message_id)
+def _announce_new(message: Message) -> None:
+    # Runs on the consumer's database thread, which every send in this process shares: only the broadcast (whose
+    # order must follow seq) stays here; the follow-up tasks are published from a thread of their own.
+    realtime.broadcast_to_room(message.room_id, events.message_new(new_message_payload(message)))
+    pipeline.submit_followups(message.id)
 
 
 @transaction.atomic
@@ -175,5 +176,5 @@ def edit_message(*, message: Message, editor: User, text: str, max_chars: int) -
         message_id=message.id, seq=message.seq, text=message.text, edited=message.edited.isoformat()
     )
     transaction.on_commit(partial(realtime.broadcast_to_room, message.room_id, event))
-    transaction.on_commit(partial(pipeline.enqueue_followups, message.id))
+    transaction.on_commit(partial(pipeline.submit_followups, message.id))
     return message

@@ -199,12 +199,36 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_PREFETCH_MULTIPLIER", 4)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than the longest task (a model load plus a batch), shorter than a reader's patience.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600),
+    # A task reserved by a worker that died (SIGKILL, OOM) comes back once its visibility timeout has passed, but
+    # only when some worker scans for it: kombu 5.7 scans every interval x throttle (10 x 10 s by default), so a
+    # lost task could wait 100 s past its timeout. One cheap ZRANGE every 10 s brings it back within ~10 s.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": 1,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "translation.*": {"queue": "translation"},
     "sentiment.*": {"queue": "sentiment"},
+    # Consumed by every model worker, so the sweep runs as long as any worker is alive.
+    "maintenance.*": {"queue": "maintenance"},
+}
+# The sweeper (Celery beat -> maintenance queue) re-sends follow-up work a worker or a Redis restart lost: a
+# message older than the grace period with a translation or an emotion still missing, while that kind's queue is
+# empty (so nothing merely waiting in a backlog is sent twice). Each piece is re-sent at most
+# BRIDGE_SWEEP_MAX_RESENDS times; after that the translation is marked failed with the reason.
+BRIDGE_SWEEP_INTERVAL_S = env_int("BRIDGE_SWEEP_INTERVAL_S", 30)
+BRIDGE_SWEEP_GRACE_S = env_int("BRIDGE_SWEEP_GRACE_S", 60)
+BRIDGE_SWEEP_MAX_AGE_S = env_int("BRIDGE_SWEEP_MAX_AGE_S", 15 * 60)
+BRIDGE_SWEEP_MAX_RESENDS = env_int("BRIDGE_SWEEP_MAX_RESENDS", 3)
+BRIDGE_SWEEP_BATCH = env_int("BRIDGE_SWEEP_BATCH", 2000)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-unfinished": {
+        "task": "maintenance.sweep_unfinished",
+        "schedule": float(BRIDGE_SWEEP_INTERVAL_S),
+        # A sweep nobody ran in time is dropped: the next one does the same work with fresher data.
+        "options": {"expires": float(BRIDGE_SWEEP_INTERVAL_S)},
+    }
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 

@@ -14,16 +14,12 @@ from translation.models import Translation
 
 def is_moderator(user: User) -> bool:
     return bool(
-        user
-        and user.is_authenticated
-        and (user.is_superuser or user.groups.filter(name="moderators").exists())
+        user and user.is_authenticated and (user.is_superuser or user.groups.filter(name="moderators").exists())
     )
 
 
 def flags(status: str | None = "open") -> QuerySet[Flag]:
-    queryset = Flag.objects.select_related(
-        "message__author", "message__room", "message__sentiment"
-    ).prefetch_related(
+    queryset = Flag.objects.select_related("message__author", "message__room", "message__sentiment").prefetch_related(
         Prefetch("message__translations", queryset=Translation.objects.all(), to_attr="reader_translations"),
         Prefetch("actions", queryset=ModerationAction.objects.select_related("actor")),
     )
@@ -49,9 +45,7 @@ def flag_payload(flag: Flag) -> dict[str, Any]:
         "appeal_text": flag.appeal_text,
         "scores": {
             "original": round(sentiment.hostile_score, 4) if sentiment else None,
-            "translations": {
-                k: round(v, 4) for k, v in (sentiment.translation_hostile if sentiment else {}).items()
-            },
+            "translations": {k: round(v, 4) for k, v in (sentiment.translation_hostile if sentiment else {}).items()},
         },
         "audit": [
             {

@@ -7,12 +7,13 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chatsite import events, realtime
+from chatsite import broker, events, pipeline, realtime
 from chatsite.models import Message, User
-from chatsite.selectors import sentiment_payload
+from chatsite.selectors import messages_awaiting_followups, sentiment_payload
 from sentiment.models import Flag, ModerationAction, Sentiment
 from sentiment.policy import ModerationThresholds, decide
 
@@ -54,6 +55,29 @@ def request_translation_score(message_id: int, language: str) -> None:
     from sentiment.tasks import score_translation
 
     score_translation.delay(message_id, language)
+
+
+def resend_missing_sentiment(window: pipeline.SweepWindow) -> int:
+    """The sweeper's half for emotions: re-sends each message still without one while the queue is empty."""
+    from sentiment.tasks import analyse_message
+
+    if broker.queue_depth("sentiment") != 0:
+        return 0  # a backlog (or an unreachable broker): the work may be waiting, not lost
+    resent = 0
+    messages = messages_awaiting_followups(
+        created_after=window.created_after, created_before=window.created_before, limit=window.limit
+    )
+    for message in messages:
+        if hasattr(message, "sentiment"):
+            continue
+        attempt = pipeline.count_resend("sentiment", message.id)
+        if attempt > settings.BRIDGE_SWEEP_MAX_RESENDS:
+            if attempt == settings.BRIDGE_SWEEP_MAX_RESENDS + 1:  # say it once, not every sweep
+                logger.error("message %s still has no emotion after %s re-sends", message.id, attempt - 1)
+            continue
+        analyse_message.delay(message.id)
+        resent += 1
+    return resent
 
 
 def analyse_message(*, message_id: int) -> Sentiment | None:

@@ -92,6 +92,10 @@ class LiveProduct:
             "REDIS_URL": self.redis_url,
             "BRIDGE_MODEL_ROOT": str(base_dir / "models"),
             "CELERY_VISIBILITY_TIMEOUT": "8",
+            "CELERY_UNACKED_RESTORE_INTERVAL": "2",
+            # The sweeper at test speed: every 2 s, for messages older than 10 s.
+            "BRIDGE_SWEEP_INTERVAL_S": "2",
+            "BRIDGE_SWEEP_GRACE_S": "10",
             "PYTHONUNBUFFERED": "1",
             # As in the Procfile: on two cores, one torch thread per worker is many times faster than two.
             "OMP_NUM_THREADS": "1",
@@ -137,12 +141,25 @@ class LiveProduct:
         )
         self.start_worker("translation")
         self.start_worker("sentiment")
+        self.start_beat()
         self.wait_healthy()
 
-    def start_worker(self, queue: str, concurrency: int = 4) -> subprocess.Popen:
+    def start_beat(self, respawn: bool = False) -> subprocess.Popen:
+        """Celery beat, as in the Procfile: it schedules the sweeper that re-sends lost follow-up work."""
+        schedule = self.base_dir / "celerybeat-schedule"
+        return self._spawn(
+            "beat",
+            [str(ROOT / "bin" / "respawn")] * respawn
+            + [sys.executable, "-m", "celery", "-A", "chatsite", "beat", "-s", str(schedule), "-l", "INFO"],
+        )
+
+    def start_worker(self, queue: str, concurrency: int = 4, respawn: bool = False) -> subprocess.Popen:
+        """A model worker on `queue` (and the maintenance queue, as in the Procfile); `respawn` wraps it in
+        bin/respawn, the Procfile's restart loop."""
         return self._spawn(
             f"worker-{queue}",
-            [
+            [str(ROOT / "bin" / "respawn")] * respawn
+            + [
                 sys.executable,
                 "-m",
                 "celery",
@@ -150,7 +167,7 @@ class LiveProduct:
                 "chatsite",
                 "worker",
                 "-Q",
-                queue,
+                f"{queue},maintenance",
                 "-P",
                 "threads",
                 "-c",

@@ -6,13 +6,14 @@ import hashlib
 import logging
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
 
-from chatsite import events, pipeline, realtime
+from chatsite import broker, events, pipeline, realtime
 from chatsite.languages import served_languages
 from chatsite.models import Message
 from chatsite.pipeline import SourceLanguage
-from chatsite.selectors import room_reader_languages, translation_payload
+from chatsite.selectors import messages_awaiting_followups, room_reader_languages, translation_payload
 from translation.engine import base as engine_base
 from translation.engine.langdetect import detect_language
 from translation.models import Translation
@@ -26,9 +27,7 @@ def text_hash(text: str) -> str:
 
 def detect_source_language(text: str, *, fallback: str) -> SourceLanguage:
     detection = detect_language(text, served_languages(), fallback)
-    return SourceLanguage(
-        language=detection.language, confidence=detection.confidence, method=detection.method
-    )
+    return SourceLanguage(language=detection.language, confidence=detection.confidence, method=detection.method)
 
 
 def target_languages(message: Message) -> list[str]:
@@ -44,6 +43,37 @@ def request_translations(message_id: int) -> None:
         return
     for language in target_languages(message):
         translate_message.delay(message_id, language)
+
+
+def resend_missing_translations(window: pipeline.SweepWindow) -> int:
+    """The sweeper's half for translations: re-sends each missing (message, language) while the queue is empty.
+
+    A translation re-sent too often without result is recorded as failed, so readers see why, not a spinner.
+    """
+    from translation.tasks import translate_message
+
+    if broker.queue_depth("translation") != 0:
+        return 0  # a backlog (or an unreachable broker): the work may be waiting, not lost
+    readers_by_room: dict[int, set[str]] = {}
+    resent = 0
+    messages = messages_awaiting_followups(
+        created_after=window.created_after, created_before=window.created_before, limit=window.limit
+    )
+    for message in messages:
+        if message.room_id not in readers_by_room:
+            readers_by_room[message.room_id] = room_reader_languages(message.room_id)
+        done = {translation.language for translation in message.translations.all()}
+        for language in sorted(readers_by_room[message.room_id] - done - {message.language}):
+            if pipeline.count_resend("translation", message.id, language) > settings.BRIDGE_SWEEP_MAX_RESENDS:
+                record_failure(
+                    message_id=message.id,
+                    language=language,
+                    reason=f"no worker completed this translation after {settings.BRIDGE_SWEEP_MAX_RESENDS} re-sends",
+                )
+                continue
+            translate_message.delay(message.id, language)
+            resent += 1
+    return resent
 
 
 def translate_message(*, message_id: int, language: str) -> Translation | None:

@@ -76,8 +76,11 @@ class FaultProduct(LiveProduct):
         redis.Redis.from_url(self.redis_url).flushdb()
         self.manage("migrate", "--noinput")
         self.start_web()
-        self.start_worker("translation")
-        self.start_worker("sentiment")
+        # As in the Procfile: the workers and beat run under bin/respawn, which starts them again when a broker
+        # outage makes them exit.
+        self.start_worker("translation", respawn=True)
+        self.start_worker("sentiment", respawn=True)
+        self.start_beat(respawn=True)
         self.wait_healthy()
 
     def start_web(self) -> subprocess.Popen:
