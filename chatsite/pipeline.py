@@ -94,9 +94,13 @@ def current_sweep_window(now: datetime | None = None) -> SweepWindow:
     )
 
 
-def count_resend(kind: str, message_id: int, language: str = "") -> int:
-    """How many times the sweeper has now re-sent this piece of work (1 on the first); kept as long as the window."""
+def claim_resend(kind: str, message_id: int, language: str = "") -> int | None:
+    """Whether the sweeper may re-send this piece of work now, and if so how many times it has been re-sent
+    (1 on the first). None while the previous re-send is younger than the grace period: it may still be running,
+    or retrying with backoff, and must get the same time as the original did."""
     key = f"sweep:{kind}:{message_id}:{language}"
+    if not cache.add(f"{key}:recent", 1, timeout=settings.BRIDGE_SWEEP_GRACE_S):
+        return None
     cache.add(key, 0, timeout=settings.BRIDGE_SWEEP_MAX_AGE_S)
     try:
         return cache.incr(key)

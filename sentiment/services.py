@@ -70,7 +70,9 @@ def resend_missing_sentiment(window: pipeline.SweepWindow) -> int:
     for message in messages:
         if hasattr(message, "sentiment"):
             continue
-        attempt = pipeline.count_resend("sentiment", message.id)
+        attempt = pipeline.claim_resend("sentiment", message.id)
+        if attempt is None:
+            continue
         if attempt > settings.BRIDGE_SWEEP_MAX_RESENDS:
             if attempt == settings.BRIDGE_SWEEP_MAX_RESENDS + 1:  # say it once, not every sweep
                 logger.error("message %s still has no emotion after %s re-sends", message.id, attempt - 1)

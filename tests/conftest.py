@@ -6,6 +6,7 @@ a free port, and Celery workers for the model queues, all on the real Redis (a d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -109,7 +110,10 @@ class LiveProduct:
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.base_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the process's life)
-        process = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # A session of its own: killing a process group also kills what a bin/respawn wrapper started.
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.processes[name] = process
         return process
 
@@ -183,7 +187,7 @@ class LiveProduct:
 
     def kill_worker(self, queue: str) -> None:
         process = self.processes.pop(f"worker-{queue}")
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)  # the worker and, under bin/respawn, its wrapper
         process.wait(timeout=10)
 
     def wait_healthy(self, timeout: float = 60) -> None:
@@ -204,10 +208,10 @@ class LiveProduct:
         for process in self.processes.values():
             process.terminate()
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything left in its group (a respawned worker)
 
     def manage(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(

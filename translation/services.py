@@ -64,7 +64,10 @@ def resend_missing_translations(window: pipeline.SweepWindow) -> int:
             readers_by_room[message.room_id] = room_reader_languages(message.room_id)
         done = {translation.language for translation in message.translations.all()}
         for language in sorted(readers_by_room[message.room_id] - done - {message.language}):
-            if pipeline.count_resend("translation", message.id, language) > settings.BRIDGE_SWEEP_MAX_RESENDS:
+            attempt = pipeline.claim_resend("translation", message.id, language)
+            if attempt is None:
+                continue
+            if attempt > settings.BRIDGE_SWEEP_MAX_RESENDS:
                 record_failure(
                     message_id=message.id,
                     language=language,

@@ -96,6 +96,9 @@ def test_a_translation_no_worker_completes_ends_as_failed_with_the_reason(make_d
     for _ in range(2):  # BRIDGE_SWEEP_MAX_RESENDS: each re-send is lost too
         assert pipeline.sweep_unfinished()["translation"] == 1
         empty_queues()
+        # A re-send gets the same grace as the original: the next sweep leaves it alone.
+        assert pipeline.sweep_unfinished()["translation"] == 0
+        cache.delete(f"sweep:translation:{lost.id}:es:recent")  # the grace period has passed
     assert pipeline.sweep_unfinished()["translation"] == 0
     failed = Translation.objects.get(message=lost, language="es")
     assert failed.status == "failed" and "after 2 re-sends" in failed.reason
