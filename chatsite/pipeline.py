@@ -57,7 +57,10 @@ def _enqueue_followups_in_background(message_id: int) -> None:
 
 def submit_followups(message_id: int) -> None:
     """After a message commits: translation and emotion tasks, published from the follow-ups thread."""
-    _followups.submit(_enqueue_followups_in_background, message_id)
+    if settings.BRIDGE_FOLLOWUPS_IN_BACKGROUND:
+        _followups.submit(_enqueue_followups_in_background, message_id)
+    else:
+        enqueue_followups(message_id)
 
 
 def discard_followups(message: Message) -> None:

@@ -16,4 +16,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CELERY_TASK_ALWAYS_EAGER = False
+# In-memory SQLite locks whole tables without waiting: follow-ups are published inline here (see settings.py).
+BRIDGE_FOLLOWUPS_IN_BACKGROUND = False
 # Unit tests never reach a broker: follow-up tasks are recorded by the pipeline fixture instead.

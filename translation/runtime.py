@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from chatsite.batching import MicroBatcher
+from translation.engine.apertium import ApertiumEngine
 from translation.engine.base import STATUS_OK, Translation
 from translation.engine.hf import Seq2SeqEngine
 from translation.engine.routing import Router
@@ -23,6 +24,7 @@ _lock = threading.Lock()
 _router: Router | None = None
 _loaded_stamp: int | None = None
 _checkpoint_engines: dict[str, Seq2SeqEngine] = {}  # by checkpoint version: loaded once, reused across reloads
+_apertium_engines: list[ApertiumEngine] | None = None  # discovered once: their stages keep running across reloads
 
 
 def _active_checkpoint_engines() -> list[Seq2SeqEngine]:
@@ -47,13 +49,15 @@ def _active_checkpoint_engines() -> list[Seq2SeqEngine]:
 def router() -> Router:
     """The process's router: active checkpoints first, then every installed Apertium pair. Rebuilt when an
     activation or rollback bumps the stamp (one cache GET per call notices it)."""
-    global _router, _loaded_stamp
+    global _router, _loaded_stamp, _apertium_engines
     from chatsite.checkpoints.services import current_stamp
 
     stamp = current_stamp("translation")
     with _lock:
         if _router is None or stamp != _loaded_stamp:
-            _router = Router.default(extra_engines=_active_checkpoint_engines())
+            if _apertium_engines is None:
+                _apertium_engines = ApertiumEngine.discover(persistent=settings.BRIDGE_APERTIUM_PERSISTENT)
+            _router = Router.default(extra_engines=_active_checkpoint_engines(), apertium=_apertium_engines)
             _loaded_stamp = stamp
             logger.info("translation engines loaded: %d direct pairs", len(_router.direct_pairs()))
         return _router

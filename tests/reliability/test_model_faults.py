@@ -59,8 +59,9 @@ def test_corrupt_emotion_model_leaves_chat_and_translation_working(make_fault_pr
 def test_apertium_crashing_ends_failed_with_a_reason(make_fault_product, tmp_path):
     broken_bin = tmp_path / "broken-bin"
     broken_bin.mkdir()
-    fake = broken_bin / "apertium"
-    # An apertium that is found but dies: the engine error path (retries, then `failed` with a reason).
+    fake = broken_bin / "lt-proc"
+    # Apertium's first stage (lttoolbox's lt-proc) is found but dies: the engine error path (the running stages
+    # are restarted once, then retries, then `failed` with the stage's own words as the reason).
     fake.write_text("#!/bin/sh\necho 'simulated apertium crash' >&2\nexit 3\n")
     fake.chmod(0o755)
     import os

@@ -66,11 +66,14 @@ class Router:
                 self._direct.setdefault(pair, engine)
 
     @classmethod
-    def default(cls, extra_engines: Iterable[TranslationEngine] = ()) -> Router:
-        """``extra_engines`` (checkpoints) plus every installed Apertium pair."""
+    def default(
+        cls, extra_engines: Iterable[TranslationEngine] = (), apertium: Iterable[TranslationEngine] | None = None
+    ) -> Router:
+        """``extra_engines`` (checkpoints) plus every installed Apertium pair (``apertium``: engines already
+        discovered, so a rebuilt router keeps their running stages)."""
         from translation.engine.apertium import ApertiumEngine
 
-        return cls([*extra_engines, *ApertiumEngine.discover()])
+        return cls([*extra_engines, *(ApertiumEngine.discover() if apertium is None else apertium)])
 
     def direct_pairs(self) -> set[tuple[str, str]]:
         return set(self._direct)
