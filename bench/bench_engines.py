@@ -1,5 +1,6 @@
 """Translation engine benchmark: same checkpoint through transformers and CTranslate2, batch 1 vs batched,
-and Apertium one process per message vs one per batch.
+Apertium one process per batch (`apertium`, the script started per call) vs its stages kept running
+(`apertium-stream`, the product's default).
 
     python bench/bench_engines.py            # trains (once) a tiny en->es model into bench/out/, ~3-5 min
     python bench/bench_engines.py --short    # < 60 s: an untrained tiny model unless a trained one is cached
@@ -89,6 +90,16 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_worker(engine: str, model: str, device: str, texts: list[str], batch_sizes: list[int], threads: int) -> dict:
     """Child process body: load one engine, time each batch size, report figures and peak RSS."""
     started = time.perf_counter()
@@ -107,7 +118,8 @@ def run_worker(engine: str, model: str, device: str, texts: list[str], batch_siz
     else:
         from translation.engine.apertium import ApertiumEngine
 
-        loaded = next(e for e in ApertiumEngine.discover() if e.pairs() == {("en", "es")})
+        persistent = engine == "apertium-stream"
+        loaded = next(e for e in ApertiumEngine.discover(persistent=persistent) if e.pairs() == {("en", "es")})
     load_seconds = time.perf_counter() - started
     tokenizer = getattr(loaded, "tokenizer", None)
 
@@ -136,11 +148,13 @@ def run_worker(engine: str, model: str, device: str, texts: list[str], batch_siz
                 "sample": outputs[:2],
             }
         )
+    stage_pids = loaded.stage_pids() if hasattr(loaded, "stage_pids") else []
     return {
         "engine": engine,
         "label": f"{loaded.name}@{loaded.version}",
         "load_seconds": round(load_seconds, 2),
-        "peak_rss_mb": peak_rss_mb(),
+        # The running Apertium stages are processes of their own: their memory counts for the worker too.
+        "peak_rss_mb": round(peak_rss_mb() + sum(_rss_kib(pid) for pid in stage_pids) / 1024, 1),
         "runs": results,
     }
 
@@ -177,6 +191,12 @@ def speedups(results: list[dict]) -> dict:
         for size, run in runs.items():
             if one and size != 1:
                 figures[f"{engine} batch {size} vs batch 1"] = round(run["sentences_per_s"] / one["sentences_per_s"], 2)
+    oneshot, stream = by_engine.get("apertium"), by_engine.get("apertium-stream")
+    if oneshot and stream:
+        for size in sorted(set(oneshot) & set(stream)):
+            figures[f"apertium-stream vs apertium, batch {size}"] = round(
+                stream[size]["sentences_per_s"] / oneshot[size]["sentences_per_s"], 2
+            )
     hf, ct2 = by_engine.get("transformers"), by_engine.get("ctranslate2")
     if hf and ct2:
         for size in sorted(set(hf) & set(ct2)):
@@ -222,7 +242,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sentences", type=int, default=None)
     parser.add_argument("--batch-sizes", default=None, help="comma-separated (default 1,8,32)")
-    parser.add_argument("--engines", default="transformers,ctranslate2,apertium")
+    parser.add_argument("--engines", default="transformers,ctranslate2,apertium,apertium-stream")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per engine (1: stable on a shared box)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -244,8 +264,8 @@ def main() -> None:
     else:
         model, note = prepare_model(options.short, options.threads)
     engines = options.engines.split(",")
-    if "apertium" in engines and shutil.which("apertium") is None:
-        engines.remove("apertium")
+    if shutil.which("apertium") is None:
+        engines = [engine for engine in engines if not engine.startswith("apertium")]
     results = []
     for engine in engines:
         result = spawn(engine, model, options.device, count, batch_sizes, options.threads)
