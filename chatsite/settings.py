@@ -107,6 +107,9 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+# Behind PgBouncer in transaction mode a server-side cursor can outlive its transaction's connection (Django docs,
+# "Transaction pooling and server-side cursors").
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process and the workers write to one file without "database is locked".
     DATABASES["default"]["OPTIONS"] = {
@@ -217,6 +220,8 @@ CELERY_TASK_ROUTES = {
 # message older than the grace period with a translation or an emotion still missing, while that kind's queue is
 # empty (so nothing merely waiting in a backlog is sent twice). Each piece is re-sent at most
 # BRIDGE_SWEEP_MAX_RESENDS times; after that the translation is marked failed with the reason.
+# How long /healthz waits for workers to answer its roll call (the answer is then remembered for 5 s).
+BRIDGE_HEALTH_WORKER_TIMEOUT_S = float(env("BRIDGE_HEALTH_WORKER_TIMEOUT_S", "0.5") or 0.5)
 BRIDGE_SWEEP_INTERVAL_S = env_int("BRIDGE_SWEEP_INTERVAL_S", 30)
 BRIDGE_SWEEP_GRACE_S = env_int("BRIDGE_SWEEP_GRACE_S", 60)
 BRIDGE_SWEEP_MAX_AGE_S = env_int("BRIDGE_SWEEP_MAX_AGE_S", 15 * 60)

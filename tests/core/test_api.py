@@ -146,6 +146,11 @@ def test_healthz_reports_components(client):
         "database": True,
         "channel_layer": True,
     }
+    # The broker (the real Redis) answers; no worker runs in a unit test: degraded, but chat is up (200).
+    readiness = response.json()["readiness"]
+    assert readiness["broker"] is True and set(readiness["queues"]) == {"translation", "sentiment"}
+    assert readiness["workers"] == {"translation": 0, "sentiment": 0}
+    assert response.json()["degraded"] == ["workers.translation", "workers.sentiment"]
 
 
 def test_pages_carry_csp_without_unsafe_inline(client):

@@ -69,3 +69,6 @@ def test_healthz_on_the_live_product(live_product):
     status, body = live_product.api("GET", "/healthz")
     assert status == 200, body
     assert body["checks"] == {"database": True, "channel_layer": True}
+    assert body["readiness"]["broker"] is True
+    assert body["readiness"]["workers"]["translation"] >= 1 and body["readiness"]["workers"]["sentiment"] >= 1
+    assert "degraded" not in body, body
