@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chatsite import events, presence, ratelimit, realtime, selectors, services
+from chatsite import events, metrics, presence, ratelimit, realtime, selectors, services
 from chatsite.models import Message, Room
 
 logger = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups = True
         await self.accept()
+        metrics.WEBSOCKETS.inc()
         online = await presence.arrive(self.room.id, self.user.username)
         await realtime.abroadcast_to_room(self.room.id, events.presence(online))
 
@@ -87,6 +88,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if not self.joined_groups:
             return
+        metrics.WEBSOCKETS.dec()
         for group in self._groups():
             await self.channel_layer.group_discard(group, self.channel_name)
         online = await presence.leave(self.room.id, self.user.username)
@@ -132,8 +134,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
         if not allowed:
             raise FrameError("rate_limited", "Too many messages; slow down and retry shortly.", client_id)
-        payload = await database_sync_to_async(self._post)(frame.get("text"), client_id)
-        await self.send_event(events.message_ack(client_id, payload))
+        with metrics.SEND_SECONDS.time():
+            payload = await database_sync_to_async(self._post)(frame.get("text"), client_id)
+            await self.send_event(events.message_ack(client_id, payload))
 
     def _post(self, text: Any, client_id: str) -> dict[str, Any]:
         if not selectors.is_member(room_id=self.room.id, user_id=self.user.id):

@@ -8,15 +8,16 @@ how many workers consume each one. What is not ready is listed under "degraded".
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from chatsite import broker
+from chatsite import broker, metrics
 
 
 def _database_ok() -> bool:
@@ -88,3 +89,21 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if degraded:
         body["degraded"] = degraded
     return JsonResponse(body, status=200 if not down else 503)
+
+
+def _may_scrape(request: HttpRequest) -> bool:
+    """With BRIDGE_METRICS_TOKEN, a bearer token; without, only a direct request from this host (a request that
+    came through the proxy carries X-Forwarded-For and is refused)."""
+    token = settings.BRIDGE_METRICS_TOKEN
+    if token:
+        return hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}")
+    direct = "X-Forwarded-For" not in request.headers
+    return direct and request.META.get("REMOTE_ADDR") in {"127.0.0.1", "::1"}
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics: Prometheus exposition of this host's processes (chatsite/metrics.py)."""
+    if not _may_scrape(request):
+        return HttpResponse("metrics: forbidden\n", status=403, content_type="text/plain")
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)

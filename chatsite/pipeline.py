@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import close_old_connections
 from django.utils import timezone
 
+from chatsite import metrics
 from chatsite.models import Message
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def _enqueue_followups_in_background(message_id: int) -> None:
     try:
         enqueue_followups(message_id)
     except Exception:
+        metrics.ERRORS.labels(kind="followups_lost").inc()
         logger.exception("could not enqueue the follow-ups of message %s; the sweeper will re-send them", message_id)
     finally:
         close_old_connections()
@@ -119,6 +121,9 @@ def sweep_unfinished(window: SweepWindow | None = None) -> dict[str, int]:
 
     window = window or current_sweep_window()
     resent = {"translation": resend_missing_translations(window), "sentiment": resend_missing_sentiment(window)}
+    for kind, count in resent.items():
+        if count:
+            metrics.SWEEP_RESENT.labels(kind=kind).inc(count)
     if any(resent.values()):
         logger.warning("sweeper re-sent lost follow-up work: %s", resent)
     return resent

@@ -12,7 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from chatsite import events, pipeline, realtime
+from chatsite import events, metrics, pipeline, realtime
 from chatsite.languages import is_served, unknown_language_detail
 from chatsite.models import ApiToken, Membership, Message, Room, User
 from chatsite.selectors import new_message_payload
@@ -159,6 +159,7 @@ def _announce_new(message: Message) -> None:
     # Runs on the consumer's database thread, which every send in this process shares: only the broadcast (whose
     # order must follow seq) stays here; the follow-up tasks are published from a thread of their own.
     realtime.broadcast_to_room(message.room_id, events.message_new(new_message_payload(message)))
+    metrics.MESSAGES.inc()
     pipeline.submit_followups(message.id)
 
 

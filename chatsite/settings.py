@@ -220,6 +220,8 @@ CELERY_TASK_ROUTES = {
 # message older than the grace period with a translation or an emotion still missing, while that kind's queue is
 # empty (so nothing merely waiting in a backlog is sent twice). Each piece is re-sent at most
 # BRIDGE_SWEEP_MAX_RESENDS times; after that the translation is marked failed with the reason.
+# GET /metrics: with a token, scrapers send "Authorization: Bearer <token>"; without, only direct local requests.
+BRIDGE_METRICS_TOKEN = env("BRIDGE_METRICS_TOKEN", "") or ""
 # How long /healthz waits for workers to answer its roll call (the answer is then remembered for 5 s).
 BRIDGE_HEALTH_WORKER_TIMEOUT_S = float(env("BRIDGE_HEALTH_WORKER_TIMEOUT_S", "0.5") or 0.5)
 BRIDGE_SWEEP_INTERVAL_S = env_int("BRIDGE_SWEEP_INTERVAL_S", 30)

@@ -21,6 +21,7 @@ api_patterns = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics_view, name="metrics"),
     path("api/", include(api_patterns)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from chatsite import metrics
 from chatsite.batching import MicroBatcher
 from sentiment.engine import SentimentEngine, SentimentPrediction
 from sentiment.services import ModelUnavailable
@@ -56,11 +57,15 @@ def engine() -> SentimentEngine:
         path, version = _active_source()
         if _engine is None or _engine_source != (str(path), version):
             if not (path / "config.json").exists():
+                metrics.ERRORS.labels(kind="model_load_failed").inc()
                 raise ModelUnavailable(f"no emotion checkpoint at {path} (build it: python manage.py build_models)")
             try:
-                _engine = SentimentEngine.from_directory(path, name="bridge-emotion", version=version)
+                loaded = SentimentEngine.from_directory(path, name="bridge-emotion", version=version)
             except Exception as exc:
+                metrics.ERRORS.labels(kind="model_load_failed").inc()
                 raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
+            metrics.serve_model("sentiment", loaded.label, _engine.label if _engine is not None else None)
+            _engine = loaded
             _engine_source = (str(path), version)
             logger.info("emotion engine %s loaded from %s", version, path)
         _refresh_shadow()
@@ -102,6 +107,7 @@ class Tagged:
 
 
 def _run_batch(key: str, texts: list[str]) -> list[Tagged]:
+    metrics.BATCH_SIZE.labels(kind="sentiment").observe(len(texts))
     current = engine()
     shadow = _shadow
     started = time.perf_counter()

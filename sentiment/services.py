@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from chatsite import broker, events, pipeline, realtime
+from chatsite import broker, events, metrics, pipeline, realtime
 from chatsite.models import Message, User
 from chatsite.selectors import messages_awaiting_followups, sentiment_payload
 from sentiment.models import Flag, ModerationAction, Sentiment
@@ -171,6 +171,7 @@ def store_sentiment(
             "source_text_hash": source_hash,
         },
     )
+    metrics.EMOTION_SECONDS.observe((timezone.now() - message.created).total_seconds())
     _apply_policy(sentiment, announce=True)
     return sentiment
 
@@ -190,6 +191,7 @@ def _apply_policy(sentiment: Sentiment, *, announce: bool = False) -> None:
         sentiment.flagged = verdict.flagged
         sentiment.save(update_fields=["flagged", "updated"])
     if newly_flagged:
+        metrics.FLAGS.inc()
         flag = Flag.objects.filter(message=message, status=Flag.Status.OPEN).first()
         if flag is None:
             flag = Flag.objects.create(

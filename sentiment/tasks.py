@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from chatsite import metrics
 from sentiment import services
 from sentiment.services import ModelUnavailable
 
@@ -17,6 +18,7 @@ MAX_RETRIES = 4
 def _retry_or_give_up(task, exc: Exception, message_id: int) -> None:
     if task.request.retries >= MAX_RETRIES:
         # The message stays without an emotion; the cause is logged for the operator.
+        metrics.ERRORS.labels(kind="emotion_gave_up").inc()
         logger.error("emotion tagging gave up on message %s: %s", message_id, exc)
         return
     raise task.retry(exc=exc, countdown=min(2**task.request.retries, 30)) from exc

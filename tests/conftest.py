@@ -104,6 +104,9 @@ class LiveProduct:
             "TRANSFORMERS_OFFLINE": "1",
             **(extra_env or {}),
         }
+        # As under bin/run: every process writes its metrics here and /metrics on the web process sums them.
+        (base_dir / "prometheus").mkdir(exist_ok=True)
+        self.env["PROMETHEUS_MULTIPROC_DIR"] = str(base_dir / "prometheus")
         self.env.pop("BRIDGE_CHANNEL_LAYER", None)
         self.env.pop("BRIDGE_CACHE", None)
         self.processes: dict[str, subprocess.Popen] = {}

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.cache import cache
 
+from chatsite import metrics
 from chatsite.batching import MicroBatcher
 from translation.engine.apertium import ApertiumEngine
 from translation.engine.base import STATUS_OK, Translation
@@ -40,6 +41,7 @@ def _active_checkpoint_engines() -> list[Seq2SeqEngine]:
             except Exception:
                 # A checkpoint that fails to load must not take translation down: the pair falls back to the
                 # next route (Apertium or a pivot), and the error is logged for the operator.
+                metrics.ERRORS.labels(kind="model_load_failed").inc()
                 logger.exception("translation checkpoint %s failed to load", checkpoint.version)
                 continue
         engines.append(_checkpoint_engines[checkpoint.version])
@@ -57,13 +59,24 @@ def router() -> Router:
         if _router is None or stamp != _loaded_stamp:
             if _apertium_engines is None:
                 _apertium_engines = ApertiumEngine.discover(persistent=settings.BRIDGE_APERTIUM_PERSISTENT)
+            previous = {_label(engine) for engine in _router.engines} if _router is not None else set()
             _router = Router.default(extra_engines=_active_checkpoint_engines(), apertium=_apertium_engines)
+            serving = {_label(engine) for engine in _router.engines}
+            for label in previous - serving:
+                metrics.MODEL_IN_USE.labels(kind="translation", version=label).set(0)
+            for label in serving:
+                metrics.serve_model("translation", label)
             _loaded_stamp = stamp
             logger.info("translation engines loaded: %d direct pairs", len(_router.direct_pairs()))
         return _router
 
 
+def _label(engine) -> str:
+    return f"{engine.name}@{engine.version}"
+
+
 def _run_batch(key: tuple[str, str, tuple[str, ...]], texts: list[str]) -> list[Translation]:
+    metrics.BATCH_SIZE.labels(kind="translation").observe(len(texts))
     source, target, dnt = key
     return router().translate_batch(texts, source, target, dnt)
 

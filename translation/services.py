@@ -8,8 +8,9 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from chatsite import broker, events, pipeline, realtime
+from chatsite import broker, events, metrics, pipeline, realtime
 from chatsite.languages import served_languages
 from chatsite.models import Message
 from chatsite.pipeline import SourceLanguage
@@ -96,6 +97,7 @@ def record_failure(*, message_id: int, language: str, reason: str) -> Translatio
     if message is None:
         return None
     logger.error("translation failed for message %s into %s: %s", message_id, language, reason)
+    metrics.ERRORS.labels(kind="translation_failed").inc()
     return store_translation(
         message_id=message_id,
         language=language,
@@ -127,6 +129,7 @@ def store_translation(
             "source_text_hash": source_hash,
         },
     )
+    metrics.TRANSLATION_SECONDS.labels(status=row.status).observe((timezone.now() - message.created).total_seconds())
     event = events.message_translated(
         message_id=message.id, seq=message.seq, language=language, **translation_payload(row)
     )

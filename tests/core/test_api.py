@@ -158,3 +158,14 @@ def test_pages_carry_csp_without_unsafe_inline(client):
     assert response.status_code == 200
     policy = response["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+def test_metrics_need_the_token_when_one_is_set(client, settings):
+    assert client.get("/metrics").status_code == 200  # a direct local request, no token configured
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9").status_code == 403
+    settings.BRIDGE_METRICS_TOKEN = "scrape-secret"
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
+    assert response.status_code == 200 and b"bridge_messages_total" in response.content
+    assert b"bridge_queue_depth" in response.content
