@@ -6,6 +6,7 @@ import secrets
 import uuid
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -72,16 +73,36 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+def _check_membership_limits(*, user: User, room: Room | None) -> None:
+    """Caps that keep one account from exhausting the server: rooms it creates, rooms it is in, room size."""
+    if Membership.objects.filter(user=user).count() >= settings.BRIDGE_MAX_MEMBERSHIPS_PER_USER:
+        raise ChatError(
+            "limit_reached", f"An account can be in at most {settings.BRIDGE_MAX_MEMBERSHIPS_PER_USER} rooms."
+        )
+    if room is None:
+        if Room.objects.filter(created_by=user).count() >= settings.BRIDGE_MAX_ROOMS_PER_USER:
+            raise ChatError(
+                "limit_reached", f"An account can create at most {settings.BRIDGE_MAX_ROOMS_PER_USER} rooms."
+            )
+    elif Membership.objects.filter(room=room).count() >= settings.BRIDGE_MAX_ROOM_MEMBERS:
+        raise ChatError("limit_reached", f"A room holds at most {settings.BRIDGE_MAX_ROOM_MEMBERS} members.")
+
+
 @transaction.atomic
 def create_room(*, name: str, creator: User) -> Room:
     if not isinstance(name, str) or not name.strip() or len(name) > 120:
         raise ChatError("invalid_name", "A room name of 1 to 120 characters is required.")
+    _check_membership_limits(user=creator, room=None)
     room = Room.objects.create(slug=_unique_slug(name.strip()), name=name.strip(), created_by=creator)
     Membership.objects.create(room=room, user=creator)
     return room
 
 
 def join_room(*, room: Room, user: User) -> Membership:
+    existing = Membership.objects.filter(room=room, user=user).first()
+    if existing is not None:
+        return existing  # joining twice is not an error, and never counts against a limit
+    _check_membership_limits(user=user, room=room)
     membership, _ = Membership.objects.get_or_create(room=room, user=user)
     return membership
 

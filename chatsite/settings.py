@@ -245,6 +245,11 @@ BRIDGE_MAX_MESSAGE_CHARS = env_int("BRIDGE_MAX_MESSAGE_CHARS", 4000)
 BRIDGE_SEND_RATE_PER_MINUTE = env_int("BRIDGE_SEND_RATE_PER_MINUTE", 100)
 BRIDGE_AUTH_RATE_PER_MINUTE = env_int("BRIDGE_AUTH_RATE_PER_MINUTE", 20)
 BRIDGE_HISTORY_LIMIT_MAX = 200
+BRIDGE_MAX_ROOMS_PER_USER = env_int("BRIDGE_MAX_ROOMS_PER_USER", 50)
+BRIDGE_MAX_MEMBERSHIPS_PER_USER = env_int("BRIDGE_MAX_MEMBERSHIPS_PER_USER", 500)
+BRIDGE_MAX_ROOM_MEMBERS = env_int("BRIDGE_MAX_ROOM_MEMBERS", 5000)
+# Login form attempts per minute, per client IP and per username (password guessing).
+BRIDGE_LOGIN_RATE_PER_MINUTE = env_int("BRIDGE_LOGIN_RATE_PER_MINUTE", 10)
 
 # Micro-batching in the model workers: a batch closes at this many items or after this many milliseconds.
 # Publish a new message's translation and emotion tasks from a thread of the web process's own, off the

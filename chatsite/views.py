@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from chatsite import selectors, services
+from chatsite import ratelimit, selectors, services
+from chatsite.api import client_ip
 from chatsite.forms import RoomForm, SignupForm
 from chatsite.languages import language_choices
 from chatsite.models import Room
@@ -40,7 +44,11 @@ def create_room(request: HttpRequest) -> HttpResponse:
     form = RoomForm(request.POST)
     if not form.is_valid():
         return redirect("rooms")
-    room = services.create_room(name=form.cleaned_data["name"], creator=request.user)
+    try:
+        room = services.create_room(name=form.cleaned_data["name"], creator=request.user)
+    except services.ChatError as exc:
+        messages.error(request, exc.detail)
+        return redirect("rooms")
     return redirect("room", slug=room.slug)
 
 
@@ -51,7 +59,11 @@ def join_room(request: HttpRequest, slug: str) -> HttpResponse:
         room = selectors.room_by_slug(slug)
     except Room.DoesNotExist as exc:
         raise Http404(slug) from exc
-    services.join_room(room=room, user=request.user)
+    try:
+        services.join_room(room=room, user=request.user)
+    except services.ChatError as exc:
+        messages.error(request, exc.detail)
+        return redirect("rooms")
     return redirect("room", slug=room.slug)
 
 
@@ -85,3 +97,21 @@ def checkpoints(request: HttpRequest) -> HttpResponse:
         return render(request, "moderation/forbidden.html", status=403)
     bootstrap = {"csrf_token": get_token(request), "api": "/api/checkpoints"}
     return render(request, "checkpoints/manage.html", {"bootstrap": bootstrap})
+
+
+class ThrottledLoginView(LoginView):
+    """Django's login form, with attempts per client IP and per username capped per minute (password guessing)."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        limit = settings.BRIDGE_LOGIN_RATE_PER_MINUTE
+        username = str(request.POST.get("username", "")).strip().lower()[:150]
+        allowed = ratelimit.hit("login-ip", client_ip(request), limit=limit)
+        # Both counters move on every attempt, so a spread-out guesser and a single noisy IP are both slowed.
+        allowed = ratelimit.hit("login-user", username, limit=limit) and allowed
+        if not allowed:
+            # An unbound form: validating the posted one would check the password, which is what is throttled.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            response = self.render_to_response(self.get_context_data(form=form, throttled=True), status=429)
+            response["Retry-After"] = str(ratelimit.seconds_to_window_end(60))
+            return response
+        return super().post(request, *args, **kwargs)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from chatsite import services
+from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +171,54 @@ def test_metrics_need_the_token_when_one_is_set(client, settings):
     response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
     assert response.status_code == 200 and b"bridge_messages_total" in response.content
     assert b"bridge_queue_depth" in response.content
+
+
+def test_login_form_is_throttled_per_ip_and_per_username(client, settings, make_db_user):
+    settings.BRIDGE_LOGIN_RATE_PER_MINUTE = 3
+    cache.clear()
+    user = make_db_user()
+    for _ in range(3):
+        response = client.post("/accounts/login/", {"username": user.username, "password": "wrong"})
+        assert response.status_code == 200  # the form again, with Django's "enter a correct username" error
+    response = client.post("/accounts/login/", {"username": user.username, "password": TEST_PASSWORD})
+    assert response.status_code == 429 and int(response["Retry-After"]) >= 1
+    assert b"Too many login attempts" in response.content
+    assert "_auth_user_id" not in client.session  # the right password did not get through either
+    cache.clear()  # the next minute
+    response = client.post("/accounts/login/", {"username": user.username, "password": TEST_PASSWORD})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+
+
+def test_room_and_membership_limits(make_db_user, settings):
+    from chatsite import services
+    from chatsite.models import Membership
+
+    settings.BRIDGE_MAX_ROOMS_PER_USER = 2
+    settings.BRIDGE_MAX_ROOM_MEMBERS = 2
+    settings.BRIDGE_MAX_MEMBERSHIPS_PER_USER = 3
+    alice, bruno, chloe = make_db_user(), make_db_user(), make_db_user()
+    first = services.create_room(name="one", creator=alice)
+    services.create_room(name="two", creator=alice)
+    with pytest.raises(services.ChatError) as refused:
+        services.create_room(name="three", creator=alice)
+    assert refused.value.code == "limit_reached" and "at most 2 rooms" in refused.value.detail
+    services.join_room(room=first, user=bruno)
+    services.join_room(room=first, user=bruno)  # joining twice is fine and counts once
+    with pytest.raises(services.ChatError, match="at most 2 members"):
+        services.join_room(room=first, user=chloe)
+    services.create_room(name="a", creator=chloe)
+    services.create_room(name="b", creator=chloe)
+    other = services.create_room(name="bruno's", creator=bruno)
+    services.join_room(room=other, user=chloe)  # chloe: 3 memberships now
+    with pytest.raises(services.ChatError, match="in at most 3 rooms"):
+        services.join_room(room=services.create_room(name="x", creator=make_db_user()), user=chloe)
+    assert Membership.objects.filter(user=chloe).count() == 3
+
+
+def test_api_answers_limit_reached_as_an_error(client, make_db_user, settings):
+    settings.BRIDGE_MAX_ROOMS_PER_USER = 0
+    user = make_db_user()
+    client.force_login(user)
+    token = client.get("/accounts/login/").cookies["csrftoken"].value
+    response = client.post("/api/rooms", {"name": "nope"}, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "limit_reached"
