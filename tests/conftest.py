@@ -94,6 +94,9 @@ class LiveProduct:
             "BRIDGE_MODEL_ROOT": str(base_dir / "models"),
             "CELERY_VISIBILITY_TIMEOUT": "8",
             "CELERY_UNACKED_RESTORE_INTERVAL": "2",
+            # Every live test signs its users up from 127.0.0.1: the per-IP sign-up limit (tested in tests/core)
+            # would otherwise throttle the suite itself.
+            "BRIDGE_AUTH_RATE_PER_MINUTE": "10000",
             # The sweeper at test speed: every 2 s, for messages older than 10 s.
             "BRIDGE_SWEEP_INTERVAL_S": "2",
             "BRIDGE_SWEEP_GRACE_S": "10",
