@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import close_old_connections
 from django.utils import timezone
 
-from chatsite import metrics
+from chatsite import logs, metrics
 from chatsite.models import Message
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,8 @@ _followups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-follow
 def _enqueue_followups_in_background(message_id: int) -> None:
     close_old_connections()
     try:
-        enqueue_followups(message_id)
+        with logs.about_message(message_id):
+            enqueue_followups(message_id)
     except Exception:
         metrics.ERRORS.labels(kind="followups_lost").inc()
         logger.exception("could not enqueue the follow-ups of message %s; the sweeper will re-send them", message_id)

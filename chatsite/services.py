@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from functools import partial
@@ -13,10 +14,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import slugify
 
-from chatsite import events, metrics, pipeline, realtime
+from chatsite import events, logs, metrics, pipeline, realtime
 from chatsite.languages import is_served, unknown_language_detail
 from chatsite.models import ApiToken, Membership, Message, Room, User
 from chatsite.selectors import new_message_payload
+
+logger = logging.getLogger(__name__)
 
 
 class ChatError(Exception):
@@ -179,9 +182,11 @@ def post_message(*, room: Room, author: User, text: str, client_id: object, max_
 def _announce_new(message: Message) -> None:
     # Runs on the consumer's database thread, which every send in this process shares: only the broadcast (whose
     # order must follow seq) stays here; the follow-up tasks are published from a thread of their own.
-    realtime.broadcast_to_room(message.room_id, events.message_new(new_message_payload(message)))
-    metrics.MESSAGES.inc()
-    pipeline.submit_followups(message.id)
+    with logs.about_message(message.id):
+        realtime.broadcast_to_room(message.room_id, events.message_new(new_message_payload(message)))
+        metrics.MESSAGES.inc()
+        logger.info("message stored: room %s seq %s, %s", message.room_id, message.seq, message.language)
+        pipeline.submit_followups(message.id)
 
 
 @transaction.atomic

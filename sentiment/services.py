@@ -171,7 +171,9 @@ def store_sentiment(
             "source_text_hash": source_hash,
         },
     )
-    metrics.EMOTION_SECONDS.observe((timezone.now() - message.created).total_seconds())
+    seconds = (timezone.now() - message.created).total_seconds()
+    metrics.EMOTION_SECONDS.observe(seconds)
+    logger.info("emotion stored: %s by %s, %.3f s after the send", emotion, engine_label, seconds)
     _apply_policy(sentiment, announce=True)
     return sentiment
 

@@ -94,6 +94,8 @@ class LiveProduct:
             "BRIDGE_MODEL_ROOT": str(base_dir / "models"),
             "CELERY_VISIBILITY_TIMEOUT": "8",
             "CELERY_UNACKED_RESTORE_INTERVAL": "2",
+            # Structured logs, as in production (tests/integration/test_logs.py reads them).
+            "LOG_FORMAT": "json",
             # Every live test signs its users up from 127.0.0.1: the per-IP sign-up limit (tested in tests/core)
             # would otherwise throttle the suite itself.
             "BRIDGE_AUTH_RATE_PER_MINUTE": "10000",
@@ -218,6 +220,11 @@ class LiveProduct:
                 process.wait(timeout=10)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # anything left in its group (a respawned worker)
+
+    def log(self, name: str) -> str:
+        """What process `name` (web, worker-translation, worker-sentiment, beat) has written so far."""
+        path = self.base_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def manage(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -129,7 +129,11 @@ def store_translation(
             "source_text_hash": source_hash,
         },
     )
-    metrics.TRANSLATION_SECONDS.labels(status=row.status).observe((timezone.now() - message.created).total_seconds())
+    seconds = (timezone.now() - message.created).total_seconds()
+    metrics.TRANSLATION_SECONDS.labels(status=row.status).observe(seconds)
+    logger.info(
+        "translation stored: %s into %s by %s, %.3f s after the send", row.status, language, row.engine, seconds
+    )
     event = events.message_translated(
         message_id=message.id, seq=message.seq, language=language, **translation_payload(row)
     )

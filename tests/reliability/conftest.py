@@ -110,10 +110,6 @@ class FaultProduct(LiveProduct):
         line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
         return int(line.split()[1])
 
-    def log(self, name: str) -> str:
-        path = self.base_dir / f"{name}.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def room_with(self, *people: tuple[str, str]) -> tuple[str, list[str]]:
         tokens = [self.signup(f"{name}{uuid.uuid4().hex[:6]}", language) for name, language in people]
         status, room = self.api("POST", "/api/rooms", {"name": "Faults"}, tokens[0])
