@@ -1,0 +1,70 @@
+"""The fine-tuning pipeline's output is exactly what the registry takes: `manage.py finetune translation` (a short
+run from a tiny model), its directory zipped, uploaded over HTTP, validated by the worker on the held-out pairs,
+activated, serving the next message, and rolled back to Apertium."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import ROOT
+from tests.factories import zip_directory
+from tests.integration.test_checkpoint_rollout import _wait_ready
+from tests.integration.wsclient import next_of, open_socket, run_async
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_finetuned_translation_checkpoint_goes_live_and_back(live_product, tmp_path):
+    out = tmp_path / "en-es"
+    live_product.manage(
+        "finetune", "translation", "--data", str(ROOT / "data" / "translation" / "chat-en-es.tsv"), "--init", "tiny",
+        "--source", "en", "--target", "es", "--out", str(out), "--max-steps", "40", "--eval-steps", "40",
+        "--threads", "1", "--vocab-size", "400",
+    )  # fmt: skip
+    metrics = json.loads((out / "metrics.json").read_text())
+    # sacreBLEU figures for the base and the fine-tuned model, and the gain between them (issue 5).
+    assert {"bleu", "chrf"} <= set(metrics["test"]["finetuned"]) and {"bleu", "chrf"} <= set(metrics["test"]["base"])
+    assert set(metrics["gain"]) == {"bleu", "chrf"}
+    assert (out / "model.safetensors").exists() and (out / "README.md").exists()
+    assert not list(out.glob("*.bin"))
+
+    admin = live_product.admin_token()
+    archive = zip_directory(out, tmp_path / "en-es.zip")
+    with archive.open("rb") as handle:
+        response = requests.post(
+            live_product.url + "/api/checkpoints",
+            headers={"Authorization": f"Bearer {admin}"},
+            data={"kind": "translation", "languages": "en-es"},
+            files={"file": (archive.name, handle, "application/zip")},
+            timeout=60,
+        )
+    assert response.status_code == 201, response.text
+    ready = _wait_ready(live_product, admin, response.json()["id"], timeout=180)
+    assert ready["status"] == "ready", ready["reasons"]
+
+    writer = live_product.signup(f"w{uuid.uuid4().hex[:6]}", "en")
+    reader = live_product.signup(f"r{uuid.uuid4().hex[:6]}", "es")
+    _, room = live_product.api("POST", "/api/rooms", {"name": "Finetuned"}, writer)
+    assert live_product.api("POST", f"/api/rooms/{room['slug']}/join", {}, reader)[0] == 200
+
+    async def route_of_next_message() -> str:
+        en = await open_socket(live_product, room["slug"], writer)
+        es = await open_socket(live_product, room["slug"], reader)
+        await en.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": "I like the cat."}))
+        translated = await next_of(es, "message.translated", timeout=90)
+        await en.close()
+        await es.close()
+        return translated["engine"]
+
+    status, body = live_product.api("POST", f"/api/checkpoints/{ready['id']}/activate", token=admin)
+    try:
+        assert status == 200, body
+        assert run_async(route_of_next_message()) == f"bridge-mt@{ready['version']}"
+    finally:
+        # The live product is shared by the session: Apertium must serve en->es again for the other tests.
+        assert live_product.api("POST", f"/api/checkpoints/{ready['id']}/rollback", token=admin)[0] == 200
+    assert run_async(route_of_next_message()).startswith("apertium-en-es@")
