@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chatsite.auth import TokenAuthMiddleware  # noqa: E402
+from chatsite.bodylimit import RequestBodyLimit  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
 from translation.services import warm_up_language_detection  # noqa: E402
 
@@ -22,7 +23,7 @@ threading.Thread(target=warm_up_language_detection, name="warm-langdetect", daem
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": RequestBodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
         ),

@@ -268,6 +268,9 @@ BRIDGE_SENTIMENT_MAX_WAIT_MS = env_int("BRIDGE_SENTIMENT_MAX_WAIT_MS", 10)
 # Where checkpoints and built models live (outside the repo: weights are built or uploaded, never committed).
 BRIDGE_MODEL_ROOT = Path(env("BRIDGE_MODEL_ROOT", str(BASE_DIR / "var" / "models")) or "")
 # Activation gate: a candidate may score at most this much below the active version (macro-F1, or chrF / 100).
+# Request bodies are capped while they arrive (chatsite/bodylimit.py): checkpoint archives, everything else.
+BRIDGE_CHECKPOINT_MAX_UPLOAD_BYTES = env_int("BRIDGE_CHECKPOINT_MAX_UPLOAD_BYTES", 2 * 1024**3)
+BRIDGE_MAX_REQUEST_BYTES = env_int("BRIDGE_MAX_REQUEST_BYTES", 2 * 1024**2)
 BRIDGE_CHECKPOINT_MARGIN = float(env("BRIDGE_CHECKPOINT_MARGIN", "0.01") or 0.01)
 # An explicit emotion checkpoint directory; empty means the default model under BRIDGE_MODEL_ROOT.
 BRIDGE_SENTIMENT_MODEL_DIR = env("BRIDGE_SENTIMENT_MODEL_DIR", "") or ""

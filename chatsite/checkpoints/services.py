@@ -72,7 +72,7 @@ def upload(*, kind: str, upload_file: UploadedFile, languages: str | None, uploa
     if kind not in Checkpoint.Kind.values:
         raise CheckpointError("invalid_kind", "kind must be 'translation' or 'sentiment'.")
     pairs = parse_languages(kind, languages)
-    limits = archive.ArchiveLimits()
+    limits = archive.ArchiveLimits(max_compressed_bytes=settings.BRIDGE_CHECKPOINT_MAX_UPLOAD_BYTES)
     if upload_file.size > limits.max_compressed_bytes:
         raise CheckpointError("too_large", f"The archive is larger than {limits.max_compressed_bytes} bytes.", 413)
     checkpoint = Checkpoint.objects.create(

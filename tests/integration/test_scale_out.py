@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -166,6 +167,13 @@ def test_the_shipped_nginx_config_fronts_both_web_processes(live_product, second
                 await ws.close()
 
         run_async(scenario())
+        # The proxy caps request bodies before Daphne (which would buffer a whole body) sees a byte.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(
+                b"POST /api/auth/signup HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 3000000\r\n\r\n"
+            )
+            assert raw.recv(100).startswith(b"HTTP/1.1 413")
         time.sleep(0.5)  # Daphne writes its access log line after the handshake
         after = {name: path.read_text(errors="replace").count('"WSCONNECT ') for name, path in logs.items()}
         assert all(after[name] > before[name] for name in logs), (before, after)
