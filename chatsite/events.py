@@ -85,8 +85,9 @@ def message_sentiment(
     )
 
 
-def message_hidden(*, message_id: int, seq: int) -> dict[str, Any]:
-    return _event("message.hidden", id=message_id, seq=seq)
+def message_hidden(*, message_id: int, seq: int, flag_id: int | None = None) -> dict[str, Any]:
+    # flag_id lets the author appeal from the chat page (only the author may; the API checks).
+    return _event("message.hidden", id=message_id, seq=seq, flag_id=flag_id)
 
 
 def message_edited(*, message_id: int, seq: int, text: str, edited: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from chatsite import ratelimit, selectors, services
@@ -83,6 +84,7 @@ def room(request: HttpRequest, slug: str) -> HttpResponse:
         "ws_path": f"/ws/rooms/{chat_room.slug}/",
         "history_url": f"/api/rooms/{chat_room.slug}/messages",
         "me_url": "/api/me",
+        "appeal_url": reverse("api-flag-appeal", args=[0]),
         "csrf_token": get_token(request),
         "languages": language_choices(),
     }

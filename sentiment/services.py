@@ -224,7 +224,7 @@ def _hide(message: Message, flag: Flag, *, actor: User | None, note: str, action
     ModerationAction.objects.create(
         flag=flag, actor=actor, action=action, note=note, model_version=flag.model_version, score=flag.score
     )
-    event = events.message_hidden(message_id=message.id, seq=message.seq)
+    event = events.message_hidden(message_id=message.id, seq=message.seq, flag_id=flag.id)
     transaction.on_commit(partial(realtime.broadcast_to_room, message.room_id, event))
 
 

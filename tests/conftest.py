@@ -97,8 +97,9 @@ class LiveProduct:
             # Structured logs, as in production (tests/integration/test_logs.py reads them).
             "LOG_FORMAT": "json",
             # Every live test signs its users up from 127.0.0.1: the per-IP sign-up limit (tested in tests/core)
-            # would otherwise throttle the suite itself.
+            # and login limits (tested in tests/core) would otherwise throttle the suite itself.
             "BRIDGE_AUTH_RATE_PER_MINUTE": "10000",
+            "BRIDGE_LOGIN_RATE_PER_MINUTE": "10000",
             # The sweeper at test speed: every 2 s, for messages older than 10 s.
             "BRIDGE_SWEEP_INTERVAL_S": "2",
             "BRIDGE_SWEEP_GRACE_S": "10",

@@ -30,6 +30,11 @@ const t = makeTranslator({
   translatedFrom: "translated from",
   noMore: "No older messages",
   you: "you",
+  hiddenByModerator: "A moderator hid this message. Only you see this notice.",
+  appeal: "Appeal",
+  appealReason: "Why should it be shown again?",
+  sendAppeal: "Send appeal",
+  appealSent: "Appeal sent: a moderator will look at it again.",
 });
 
 const PAGE_SIZE = 50;
@@ -361,6 +366,43 @@ function upsertMessage(msg) {
   return true;
 }
 
+/** The author's own hidden message: its text goes, a notice with an Appeal button takes its place. */
+function showHiddenNotice(id, flagId) {
+  const li = state.nodes.get(id);
+  state.hiddenIds.add(id);
+  state.messages.delete(id);
+  if (!li) return;
+  const note = el("p", { class: "msg-hidden-note" }, t("hiddenByModerator"));
+  const appealButton = el("button", { type: "button", class: "btn btn-small", "data-action": "appeal" }, t("appeal"));
+  li.className = "msg mine msg-hidden";
+  li.replaceChildren(note, appealButton);
+  appealButton.addEventListener("click", () => {
+    const reason = el("textarea", { id: `appeal-${id}`, rows: "2", maxlength: "2000", dir: "auto" });
+    const form = el(
+      "form",
+      { class: "appeal-form stack" },
+      el("label", { for: `appeal-${id}` }, t("appealReason")),
+      reason,
+      el("button", { type: "submit", class: "btn btn-primary btn-small" }, t("sendAppeal")),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await fetchJSON(boot.appeal_url.replace("/0/", `/${flagId}/`), {
+          method: "POST",
+          body: { text: reason.value },
+          csrfToken: boot.csrf_token,
+        });
+        li.replaceChildren(note, el("p", { class: "appeal-sent", role: "status" }, t("appealSent")));
+      } catch (error) {
+        notify(noticeBox, error.message, { kind: "error" });
+      }
+    });
+    li.replaceChildren(note, form);
+    reason.focus();
+  });
+}
+
 function removeMessage(id) {
   state.hiddenIds.add(id);
   state.messages.delete(id);
@@ -611,6 +653,11 @@ const handlers = {
   },
   "message.hidden"(frame) {
     if (typeof frame.seq === "number") state.seenSeqs.add(frame.seq);
+    const msg = state.messages.get(frame.id);
+    if (msg && msg.author === boot.username && Number.isInteger(frame.flag_id)) {
+      showHiddenNotice(frame.id, frame.flag_id);
+      return;
+    }
     removeMessage(frame.id);
   },
   "message.edited"(frame) {

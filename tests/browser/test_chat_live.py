@@ -277,3 +277,16 @@ def test_moderator_hides_flagged_message_live(live_url, make_user, new_page, req
     # Gone from both chat pages, live, without a reload.
     expect(message(bea, text)).to_have_count(0)
     expect(message(mod, text)).to_have_count(0)
+    expect(mod.locator("#messages > li.msg-hidden")).to_have_count(0)
+
+    # The author (a Spanish page: located by structure) keeps a notice in its place and appeals from the chat page.
+    notice = bea.locator("#messages > li.msg-hidden")
+    expect(notice).to_have_count(1)
+    notice.locator("[data-action=appeal]").click()
+    notice.locator("textarea").fill(f"Era una broma entre amigos {suffix}")
+    notice.locator("form button[type=submit]").click()
+    expect(notice.locator(".appeal-sent")).to_have_count(1)
+    # Back in the moderators' queue, with the author's words.
+    queue.reload()
+    expect(card).to_have_count(1)
+    expect(card.locator(".flag-appeal")).to_contain_text(f"Era una broma entre amigos {suffix}")
