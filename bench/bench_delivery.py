@@ -2,7 +2,7 @@
 
     python bench/bench_delivery.py                      # N = 10, 20, 50 clients, 20 msg/s, 10 s each
     python bench/bench_delivery.py --short              # CI: N = 10, 20, 4 s each, < 60 s in all
-    python bench/bench_delivery.py --clients 10,20,50 --rate 20 --seconds 10
+    python bench/bench_delivery.py --clients 10,20,50,100 --rate 20 --seconds 10
 
 Starts, side by side on free loopback ports and a Redis database of its own (flushed before and after), the
 product (a fresh migrated SQLite file, Daphne on chatsite.asgi) and the baseline (bench/baseline_asgi.py, Daphne,
@@ -588,7 +588,7 @@ def print_table(results: list[RunResult]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="CI mode: N = 10,20 for 4 s each (< 60 s)")
-    parser.add_argument("--clients", help="comma-separated client counts (default 10,20,50; short 10,20)")
+    parser.add_argument("--clients", help="comma-separated client counts (default 10,20,50,100; short 10,20)")
     parser.add_argument("--rate", type=float, default=20.0, help="messages per second, all clients together")
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per run (default 10; short 4)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds sent first and not counted")
@@ -601,7 +601,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report", type=Path, default=None, help="markdown report path")
     parser.add_argument("--targets", default="product,baseline", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
-    options.client_counts = [int(n) for n in (options.clients or ("10,20" if options.short else "10,20,50")).split(",")]
+    options.client_counts = [
+        int(n) for n in (options.clients or ("10,20" if options.short else "10,20,50,100")).split(",")
+    ]
     if min(options.client_counts) < 2:
         parser.error("every client count must be at least 2 (deliveries go to the OTHER members)")
     if options.seconds is None:

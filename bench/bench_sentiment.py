@@ -26,6 +26,16 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 GOAL_MS = 20.0
 
 
+def peak_rss_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def default_model_dir() -> Path:
     explicit = os.environ.get("BRIDGE_SENTIMENT_MODEL_DIR")
     if explicit:
@@ -123,6 +133,9 @@ def main(argv: list[str] | None = None) -> dict:
             "met": bool(goal_run and goal_run["per_message_p50_ms"] < GOAL_MS),
         },
         "runs": runs,
+        # This process's peak resident memory: torch and the model, as a sentiment worker holds them (a worker
+        # adds Django and Celery, ~100 MB).
+        "peak_rss_mb": peak_rss_mb(),
     }
     (options.out / "out").mkdir(parents=True, exist_ok=True)
     (options.out / "reports").mkdir(parents=True, exist_ok=True)

@@ -113,15 +113,56 @@ def start_worker(work: Path, env: dict[str, str], concurrency: int) -> subproces
         )
 
 
-def cpu_seconds(pid: int, children: bool = False) -> float:
-    """User + system CPU of the process, or (children=True) of its finished children: the worker's Apertium
-    pipelines are child processes, so their CPU is not in the worker's own figure."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (the worker's Apertium stages, which run for the worker's life)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of the process, or (children=True) of everything below it: finished children (the
+    `apertium` script per batch) plus live descendants (the long-lived Apertium stages)."""
+    fields = _stat(pid)
+    if fields is None:
         return float("nan")
-    first = 13 if children else 11  # utime, stime; cutime, cstime (stat fields 14-17)
-    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    if not children:
+        return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    total = int(fields[13]) + int(fields[14])  # cutime, cstime: reaped children
+    for child in descendants(pid):
+        child_fields = _stat(child)
+        if child_fields is not None:
+            total += int(child_fields[11]) + int(child_fields[12])
+    return total / tick
+
+
+def rss_mb(pid: int, with_descendants: bool = True) -> float:
+    """Resident memory of the process and (by default) of everything below it, in MB."""
+    total_kib = 0
+    for member in [pid, *(descendants(pid) if with_descendants else [])]:
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total_kib / 1024, 1)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -169,6 +210,7 @@ class RouteResult:
     worker_cpu_s: float
     apertium_cpu_s: float  # the worker's child processes (Apertium pipelines)
     wall_s: float
+    worker_rss_mb: float = float("nan")  # the worker with its engines loaded, Apertium stages included
 
 
 async def run_rate(
@@ -328,15 +370,16 @@ def goal_lines(results: list[RouteResult]) -> list[str]:
 def table(results: list[RouteResult]) -> list[str]:
     lines = [
         "| msg/s | route | p50 ms | p95 ms | p99 ms | max ms | ok | untranslated | failed | missing | dup "
-        "| engine | web CPU s | worker CPU s | Apertium CPU s | wall s |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| engine | web CPU s | worker CPU s | Apertium CPU s | wall s | worker RSS MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         engines = ", ".join(f"`{name}`" for name in r.engines)
         lines.append(
             f"| {r.rate:g} | {r.route} | {r.p50_ms:.0f} | {r.p95_ms:.0f} | {r.p99_ms:.0f} | {r.max_ms:.0f} | "
             f"{r.ok} | {r.untranslated} | {r.failed} | {r.missing} | {r.duplicates} | {engines} | "
-            f"{r.web_cpu_s:.1f} | {r.worker_cpu_s:.1f} | {r.apertium_cpu_s:.1f} | {r.wall_s:.1f} |"
+            f"{r.web_cpu_s:.1f} | {r.worker_cpu_s:.1f} | {r.apertium_cpu_s:.1f} | {r.wall_s:.1f} | "
+            f"{r.worker_rss_mb:.0f} |"
         )
     return lines
 
@@ -449,11 +492,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             cpu = tuple(after - first for after, first in zip(cpu_now(), before, strict=True))
             step = summarise(rate, readers, total, lags, cpu, time.monotonic() - wall_before)
+            for r in step:
+                r.worker_rss_mb = rss_mb(worker.pid)
             results += step
             for r in step:
                 print(
                     f"  {r.route}: p50 {r.p50_ms:.0f} ms, p95 {r.p95_ms:.0f} ms, max {r.max_ms:.0f} ms, "
-                    f"ok {r.ok}/{r.messages}, missing {r.missing}, dup {r.duplicates}, {r.engines}",
+                    f"ok {r.ok}/{r.messages}, missing {r.missing}, dup {r.duplicates}, {r.engines}, "
+                    f"worker RSS {r.worker_rss_mb:.0f} MB",
                     flush=True,
                 )
             for process, name in ((server.process, "web"), (worker, "worker")):

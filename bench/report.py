@@ -196,13 +196,16 @@ def delivery_section(data: dict) -> list[str]:
 
 def translation_section(data: dict) -> list[str]:
     lines = [
-        "| msg/s | route | p50 ms | p95 ms | p99 ms | max ms | ok | untranslated | failed | missing |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| msg/s | route | p50 ms | p95 ms | p99 ms | max ms | ok | untranslated | failed | missing "
+        "| worker CPU s (incl. Apertium) | worker RSS MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in data["runs"]:
+        cpu = (r.get("worker_cpu_s") or 0) + (r.get("apertium_cpu_s") or 0)
         lines.append(
             f"| {r['rate']:g} | {r['route']} | {fmt(r['p50_ms'])} | {fmt(r['p95_ms'])} | {fmt(r['p99_ms'])} | "
-            f"{fmt(r['max_ms'])} | {r['ok']} | {r['untranslated']} | {r['failed']} | {r['missing']} |"
+            f"{fmt(r['max_ms'])} | {r['ok']} | {r['untranslated']} | {r['failed']} | {r['missing']} | "
+            f"{fmt(cpu, 1)} | {fmt(r.get('worker_rss_mb'), 0)} |"
         )
     return [
         f"{data['mode']} run, {data['date']}; `uptime` at start: `{data['uptime_at_start']}`. "
@@ -241,14 +244,20 @@ def engines_section(data: dict) -> list[str]:
 
 def sentiment_section(data: dict) -> list[str]:
     lines = [
-        "| device | batch | messages/s | per-message p50 ms |",
-        "|---|---:|---:|---:|",
+        "| device | torch threads | batch | messages/s | per-message p50 ms |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in data["runs"]:
         lines.append(
-            f"| {r.get('device', 'cpu')} | {r['batch_size']} | {fmt(r['throughput_msgs_per_s'], 1)} | "
-            f"{fmt(r['per_message_p50_ms'], 1)} |"
+            f"| {r.get('device', 'cpu')} | {r.get('torch_threads', '-')} | {r['batch_size']} | "
+            f"{fmt(r['throughput_msgs_per_s'], 1)} | {fmt(r['per_message_p50_ms'], 1)} |"
         )
+    if data.get("peak_rss_mb"):
+        lines += [
+            "",
+            f"Peak RSS with the model loaded (torch + model, as a worker holds them): "
+            f"{fmt(data['peak_rss_mb'], 0)} MB.",
+        ]
     goal = data.get("goal", {})
     return [
         f"{'short' if data.get('short') else 'full'} run, load average (1 min) "

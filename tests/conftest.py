@@ -96,8 +96,8 @@ class LiveProduct:
             "CELERY_UNACKED_RESTORE_INTERVAL": "2",
             # Structured logs, as in production (tests/integration/test_logs.py reads them).
             "LOG_FORMAT": "json",
-            # Every live test signs its users up from 127.0.0.1: the per-IP sign-up limit (tested in tests/core)
-            # and login limits (tested in tests/core) would otherwise throttle the suite itself.
+            # Every live test signs up and logs in from 127.0.0.1: the per-IP sign-up and login limits (tested in
+            # tests/core) would otherwise throttle the suite itself.
             "BRIDGE_AUTH_RATE_PER_MINUTE": "10000",
             "BRIDGE_LOGIN_RATE_PER_MINUTE": "10000",
             # The sweeper at test speed: every 2 s, for messages older than 10 s.
