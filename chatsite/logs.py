@@ -49,6 +49,7 @@ class MessageContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.message_id = _message_id.get()
         record.task = _task.get()
+        record.message_tag = f" [message {record.message_id}]" if record.message_id is not None else ""
         return True
 
 

@@ -300,7 +300,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"message_context": {"()": "chatsite.logs.MessageContext"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [message %(message_id)s] %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(message_tag)s %(message)s"},
         "json": {"()": "chatsite.logs.JsonFormatter"},
     },
     "handlers": {
