@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable
 
@@ -28,24 +29,51 @@ _checkpoint_engines: dict[str, Seq2SeqEngine] = {}  # by checkpoint version: loa
 _apertium_engines: list[ApertiumEngine] | None = None  # discovered once: their stages keep running across reloads
 
 
+def _checkpoint_engine(checkpoint) -> Seq2SeqEngine | None:
+    """A registry checkpoint's engine, loaded once per process; None (logged, counted) when it fails to load."""
+    if checkpoint.version not in _checkpoint_engines:
+        try:
+            _checkpoint_engines[checkpoint.version] = Seq2SeqEngine.from_directory(
+                checkpoint.model_dir, pairs=checkpoint.pairs(), name="bridge-mt", version=checkpoint.version
+            )
+        except Exception:
+            metrics.ERRORS.labels(kind="model_load_failed").inc()
+            logger.exception("translation checkpoint %s failed to load", checkpoint.version)
+            return None
+    return _checkpoint_engines[checkpoint.version]
+
+
+_shadow: tuple[int, Seq2SeqEngine] | None = None  # (checkpoint id, engine) of the candidate in shadow mode
+
+
+def _refresh_shadow() -> None:
+    """Loads the ready candidate an admin put in shadow mode, or drops it (under the stamp check in router())."""
+    global _shadow
+    from chatsite.checkpoints.selectors import shadow_candidate
+
+    candidate = shadow_candidate("translation")
+    engine = _checkpoint_engine(candidate) if candidate is not None else None
+    _shadow = (candidate.id, engine) if engine is not None else None
+
+
+def shadow_translate(text: str, source: str, target: str) -> tuple[int, str, float] | None:
+    """What the shadow candidate makes of `text`, for the record only: (checkpoint id, text, ms). None when no
+    candidate runs or it does not cover the pair. Runs after the reader's translation is stored."""
+    shadow = _shadow
+    if shadow is None or (source, target) not in shadow[1].pairs():
+        return None
+    started = time.perf_counter()
+    [candidate] = shadow[1].translate_batch([text], source, target)
+    return shadow[0], candidate, (time.perf_counter() - started) * 1000
+
+
 def _active_checkpoint_engines() -> list[Seq2SeqEngine]:
     from chatsite.checkpoints.selectors import active
 
-    engines = []
-    for checkpoint in active("translation"):
-        if checkpoint.version not in _checkpoint_engines:
-            try:
-                _checkpoint_engines[checkpoint.version] = Seq2SeqEngine.from_directory(
-                    checkpoint.model_dir, pairs=checkpoint.pairs(), name="bridge-mt", version=checkpoint.version
-                )
-            except Exception:
-                # A checkpoint that fails to load must not take translation down: the pair falls back to the
-                # next route (Apertium or a pivot), and the error is logged for the operator.
-                metrics.ERRORS.labels(kind="model_load_failed").inc()
-                logger.exception("translation checkpoint %s failed to load", checkpoint.version)
-                continue
-        engines.append(_checkpoint_engines[checkpoint.version])
-    return engines
+    # A checkpoint that fails to load must not take translation down: the pair falls back to the next route
+    # (Apertium or a pivot), and the error is logged and counted for the operator.
+    loaded = (_checkpoint_engine(checkpoint) for checkpoint in active("translation"))
+    return [engine for engine in loaded if engine is not None]
 
 
 def router() -> Router:
@@ -61,6 +89,7 @@ def router() -> Router:
                 _apertium_engines = ApertiumEngine.discover(persistent=settings.BRIDGE_APERTIUM_PERSISTENT)
             previous = {_label(engine) for engine in _router.engines} if _router is not None else set()
             _router = Router.default(extra_engines=_active_checkpoint_engines(), apertium=_apertium_engines)
+            _refresh_shadow()
             serving = {_label(engine) for engine in _router.engines}
             for label in previous - serving:
                 metrics.MODEL_IN_USE.labels(kind="translation", version=label).set(0)

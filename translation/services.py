@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from functools import partial
 
 from django.conf import settings
@@ -88,8 +89,44 @@ def translate_message(*, message_id: int, language: str) -> Translation | None:
     if message is None or message.hidden or message.language == language:
         return None
     source_hash = text_hash(message.text)
+    started = time.perf_counter()
     result = runtime.translate(message.text, message.language, language, message.room.do_not_translate)
-    return store_translation(message_id=message_id, language=language, result=result, source_hash=source_hash)
+    active_ms = (time.perf_counter() - started) * 1000
+    stored = store_translation(message_id=message_id, language=language, result=result, source_hash=source_hash)
+    if stored is not None and stored.status == Translation.Status.OK:
+        _record_shadow(message, language, stored, active_ms)
+    return stored
+
+
+def _record_shadow(message: Message, language: str, active: Translation, active_ms: float) -> None:
+    """The shadow candidate's translation of the same message, scored against what readers got (chrF); never
+    shown. A candidate that fails is logged and skipped: shadow mode must not cost readers anything."""
+    import sacrebleu  # here, not at the top: the web process imports this module and never scores
+
+    from chatsite.models import ShadowResult
+    from translation import runtime
+
+    try:
+        shadow = runtime.shadow_translate(message.text, message.language, language)
+    except Exception:
+        logger.exception("shadow translation failed for message %s", message.id)
+        return
+    if shadow is None:
+        return
+    checkpoint_id, candidate, candidate_ms = shadow
+    similarity = sacrebleu.sentence_chrf(candidate, [active.text or ""]).score
+    ShadowResult.objects.update_or_create(
+        checkpoint_id=checkpoint_id,
+        message_id=message.id,
+        defaults={
+            "active_version": (active.engine or "")[:200],
+            "active_label": language,
+            "candidate_label": f"chrF {similarity:.1f}",
+            "agree": candidate.strip() == (active.text or "").strip(),
+            "active_ms": active_ms,
+            "candidate_ms": candidate_ms,
+        },
+    )
 
 
 def record_failure(*, message_id: int, language: str, reason: str) -> Translation | None:

@@ -232,10 +232,6 @@ def set_shadow(*, checkpoint_id: int, actor: User, enabled: bool) -> Checkpoint:
         raise CheckpointError("not_found", f"No checkpoint {checkpoint_id}.", 404)
     if enabled and checkpoint.status != Checkpoint.Status.READY:
         raise CheckpointError("not_ready", "Only a ready checkpoint can run in shadow mode.")
-    if enabled and checkpoint.kind != Checkpoint.Kind.SENTIMENT:
-        raise CheckpointError(
-            "not_supported", "Shadow mode runs emotion checkpoints; translation is not supported yet."
-        )
     if enabled:
         Checkpoint.objects.filter(kind=checkpoint.kind, shadow=True).exclude(pk=checkpoint.pk).update(shadow=False)
     checkpoint.shadow = enabled

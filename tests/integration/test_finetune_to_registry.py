@@ -1,10 +1,12 @@
 """The fine-tuning pipeline's output is exactly what the registry takes: `manage.py finetune translation` (a short
 run from a tiny model), its directory zipped, uploaded over HTTP, validated by the worker on the held-out pairs,
-activated, serving the next message, and rolled back to Apertium."""
+run in shadow mode beside Apertium (recorded, never shown), activated, serving the next message, and rolled back
+to Apertium."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -59,6 +61,21 @@ def test_a_finetuned_translation_checkpoint_goes_live_and_back(live_product, tmp
         await en.close()
         await es.close()
         return translated["engine"]
+
+    # Shadow mode first: the candidate translates live messages beside Apertium, readers still get Apertium.
+    status, body = live_product.api("POST", f"/api/checkpoints/{ready['id']}/shadow", {"enabled": True}, admin)
+    assert status == 200, body
+    assert run_async(route_of_next_message()).startswith("apertium-en-es@")
+    deadline = time.monotonic() + 30
+    while True:
+        _, listing = live_product.api("GET", "/api/checkpoints", token=admin)
+        shadow = next(c for c in listing["checkpoints"] if c["id"] == ready["id"])["shadow"]
+        if shadow and shadow["messages"] >= 1:
+            break
+        assert time.monotonic() < deadline, shadow
+        time.sleep(0.5)
+    assert 0 <= shadow["agreement"] <= 1 and shadow["candidate_ms"] > 0 and shadow["active_ms"] > 0
+    assert live_product.api("POST", f"/api/checkpoints/{ready['id']}/shadow", {"enabled": False}, admin)[0] == 200
 
     status, body = live_product.api("POST", f"/api/checkpoints/{ready['id']}/activate", token=admin)
     try:
