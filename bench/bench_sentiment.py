@@ -22,18 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_engines import peak_rss_mb  # noqa: E402 (needs ROOT on sys.path first)
+
 BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 GOAL_MS = 20.0
-
-
-def peak_rss_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def default_model_dir() -> Path:
