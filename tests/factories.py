@@ -35,8 +35,8 @@ def tiny_sentiment_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     return out_dir
 
 
-def zip_directory(directory: Path, archive: Path) -> Path:
-    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+def zip_directory(directory: Path, archive: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(archive, "w", compression=compression) as bundle:
         for path in sorted(directory.iterdir()):
             if path.is_file():
                 bundle.write(path, arcname=path.name)

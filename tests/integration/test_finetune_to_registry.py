@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zipfile
 
 import pytest
 import requests
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, emotion_model_dir
 from tests.factories import zip_directory
 from tests.integration.test_checkpoint_rollout import _wait_ready
 from tests.integration.wsclient import next_of, open_socket, run_async
@@ -85,3 +86,25 @@ def test_a_finetuned_translation_checkpoint_goes_live_and_back(live_product, tmp
         # The live product is shared by the session: Apertium must serve en->es again for the other tests.
         assert live_product.api("POST", f"/api/checkpoints/{ready['id']}/rollback", token=admin)[0] == 200
     assert run_async(route_of_next_message()).startswith("apertium-en-es@")
+
+
+def test_the_default_emotion_model_built_by_the_pipeline_uploads_and_validates(live_product, tmp_path):
+    """`manage.py build_models` runs `finetune sentiment`; its output directory, zipped, is what the registry takes
+    (466 MB of safetensors: stored, not deflated, to keep the test quick)."""
+    model_dir = emotion_model_dir()
+    archive = zip_directory(model_dir, tmp_path / "emotion.zip", compression=zipfile.ZIP_STORED)
+    admin = live_product.admin_token()
+    with archive.open("rb") as handle:
+        response = requests.post(
+            live_product.url + "/api/checkpoints",
+            headers={"Authorization": f"Bearer {admin}"},
+            data={"kind": "sentiment"},
+            files={"file": (archive.name, handle, "application/zip")},
+            timeout=300,
+        )
+    assert response.status_code == 201, response.text
+    ready = _wait_ready(live_product, admin, response.json()["id"], timeout=300)
+    assert ready["status"] == "ready", ready["reasons"]
+    built = json.loads((model_dir / "metrics.json").read_text())
+    # The worker's held-out evaluation of the upload agrees with the pipeline's own figure for the same model.
+    assert abs(ready["metrics"]["macro_f1"] - built["test"]["macro_f1"]) < 0.02, (ready["metrics"], built["test"])
