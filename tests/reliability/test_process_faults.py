@@ -123,3 +123,47 @@ def test_redis_killed_and_restarted_pending_translations_complete(make_fault_pro
             "SELECT message_id, COUNT(*) FROM translation_translation WHERE language='es' GROUP BY message_id"
         ).fetchall()
     assert len(rows) == count and all(n == 1 for _, n in rows)
+
+
+def test_workers_killed_repeatedly_every_message_ends_with_one_translation_and_one_emotion(make_fault_product):
+    """Both model workers SIGKILLed again and again (a kill every few messages, alternating) while messages flow;
+    each is started again at once. Afterwards every message has exactly one Spanish translation and one emotion.
+    BRIDGE_FAULT_MESSAGES=300 for the long mode."""
+    count = fault_messages(60)
+    kill_every = max(count // 6, 5)
+    product = make_fault_product()
+    slug, tokens = product.room_with(("en", "en"), ("es", "es"))
+    kills = {"translation": 0, "sentiment": 0}
+
+    async def send_all() -> None:
+        client = ResilientClient(product, slug, tokens[0], "writer")
+        await client.connect()
+        for i in range(count):
+            await client.send(f"The garden number {i} has many flowers.")
+            if i and i % kill_every == 0:
+                queue = "translation" if (i // kill_every) % 2 else "sentiment"
+                await asyncio.to_thread(product.kill_worker, queue)
+                await asyncio.to_thread(product.start_worker, queue, 4, True)
+                kills[queue] += 1
+            await asyncio.sleep(SEND_INTERVAL_S)
+        await client.close()
+
+    run_async(send_all())
+    done_s = _wait_translated(product, slug, tokens[1], count, timeout=120)
+    started = time.monotonic()
+    while True:
+        with sqlite3.connect(product.base_dir / "live.sqlite3") as db:
+            tagged = db.execute("SELECT COUNT(DISTINCT message_id) FROM sentiment_sentiment").fetchone()[0]
+            translations = db.execute(
+                "SELECT message_id, COUNT(*) FROM translation_translation WHERE language='es' GROUP BY message_id"
+            ).fetchall()
+        if tagged == count:
+            break
+        assert time.monotonic() - started < 120, f"{tagged}/{count} messages have an emotion"
+        time.sleep(1)
+    print(
+        f"\nrepeated worker kills {kills} over {count} messages: translations complete {done_s:.1f}s and emotions "
+        f"{done_s + time.monotonic() - started:.1f}s after the last send"
+    )
+    assert all(kills.values())
+    assert len(translations) == count and all(n == 1 for _, n in translations)
