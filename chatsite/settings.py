@@ -249,6 +249,8 @@ BRIDGE_HISTORY_LIMIT_MAX = 200
 BRIDGE_MAX_ROOMS_PER_USER = env_int("BRIDGE_MAX_ROOMS_PER_USER", 50)
 BRIDGE_MAX_MEMBERSHIPS_PER_USER = env_int("BRIDGE_MAX_MEMBERSHIPS_PER_USER", 500)
 BRIDGE_MAX_ROOM_MEMBERS = env_int("BRIDGE_MAX_ROOM_MEMBERS", 5000)
+# Checkpoint uploads per admin per minute (each one is validated on a worker).
+BRIDGE_UPLOAD_RATE_PER_MINUTE = env_int("BRIDGE_UPLOAD_RATE_PER_MINUTE", 10)
 # Login form attempts per minute, per client IP and per username (password guessing).
 BRIDGE_LOGIN_RATE_PER_MINUTE = env_int("BRIDGE_LOGIN_RATE_PER_MINUTE", 10)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 
-from chatsite.api import ApiError, api_view, json_body
+from chatsite.api import ApiError, api_view, json_body, throttle
 from chatsite.checkpoints import selectors, services
 
 
@@ -26,6 +27,7 @@ def checkpoints(request: HttpRequest) -> JsonResponse:
     _require_admin(request)
     if request.method == "GET":
         return JsonResponse({"checkpoints": selectors.listing()})
+    throttle("upload", str(request.api_user.id), settings.BRIDGE_UPLOAD_RATE_PER_MINUTE)
     upload = request.FILES.get("file")
     if upload is None:
         raise ApiError(400, "file_required", "Send the archive as multipart field 'file' (.zip or .tar.gz).")

@@ -11,6 +11,7 @@ import pickle
 import zipfile
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from chatsite.checkpoints import services
@@ -31,6 +32,7 @@ class Sentinel:
 @pytest.fixture
 def admin_client(make_db_user, settings, tmp_path):
     settings.BRIDGE_MODEL_ROOT = tmp_path / "models"
+    cache.clear()  # upload rate-limit windows are keyed by user id, and ids repeat across tests
     admin = make_db_user("root", is_superuser=True, is_staff=True)
     client = Client()
     client.force_login(admin)
@@ -75,6 +77,15 @@ def test_pickle_weights_are_refused_before_anything_loads(admin_client, tmp_path
 def test_junk_is_refused_with_a_reason(admin_client, data, code):
     response = upload(admin_client, data)
     assert response.status_code == 400 and response.json()["error"]["code"] == code
+
+
+def test_uploads_are_rate_limited_per_admin(admin_client, settings):
+    settings.BRIDGE_UPLOAD_RATE_PER_MINUTE = 2
+    assert upload(admin_client, b"").status_code == 400  # refused for its content, but counted
+    assert upload(admin_client, b"").status_code == 400
+    response = upload(admin_client, b"")
+    assert response.status_code == 429 and response.json()["error"]["code"] == "rate_limited"
+    assert int(response["Retry-After"]) >= 1
 
 
 def test_translation_needs_language_pairs(admin_client, tmp_path):
