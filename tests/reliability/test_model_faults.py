@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.wsclient import run_async
 from tests.reliability.conftest import ResilientClient
 
 pytestmark = pytest.mark.integration
+
+
+def _errors(product, kind: str) -> float:
+    """bridge_errors_total{kind} as the product's /metrics reports it (web and workers summed)."""
+    with urllib.request.urlopen(product.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "bridge_errors_total" and sample.labels.get("kind") == kind
+    )
 
 
 def _wait(predicate, timeout: float, step: float = 0.5):
@@ -54,6 +68,8 @@ def test_corrupt_emotion_model_leaves_chat_and_translation_working(make_fault_pr
     assert product.processes["worker-sentiment"].poll() is None
     # Nothing fake: no emotion stored or sent while the model cannot load.
     assert all(m["sentiment"] is None for m in product.history(slug, en_token))
+    # And an alert-worthy metric moved.
+    assert _errors(product, "model_load_failed") >= 1
 
 
 def test_apertium_crashing_ends_failed_with_a_reason(make_fault_product, tmp_path):
@@ -89,6 +105,7 @@ def test_apertium_crashing_ends_failed_with_a_reason(make_fault_product, tmp_pat
     assert translation["status"] == "failed", translation
     assert translation["text"] is None and "simulated apertium crash" in translation["reason"], translation
     assert product.processes["worker-translation"].poll() is None
+    assert _errors(product, "translation_failed") >= 1
 
 
 def test_no_apertium_on_path_ends_untranslated_with_a_reason(make_fault_product, tmp_path):
