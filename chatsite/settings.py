@@ -273,6 +273,9 @@ BRIDGE_MODEL_ROOT = Path(env("BRIDGE_MODEL_ROOT", str(BASE_DIR / "var" / "models
 # Request bodies are capped while they arrive (chatsite/bodylimit.py): checkpoint archives, everything else.
 BRIDGE_CHECKPOINT_MAX_UPLOAD_BYTES = env_int("BRIDGE_CHECKPOINT_MAX_UPLOAD_BYTES", 2 * 1024**3)
 BRIDGE_MAX_REQUEST_BYTES = env_int("BRIDGE_MAX_REQUEST_BYTES", 2 * 1024**2)
+# How long a worker may hold a checkpoint's validation before another may take it over (it must outlast the
+# longest validation; a re-delivered duplicate waits for it).
+BRIDGE_VALIDATION_LEASE_S = env_int("BRIDGE_VALIDATION_LEASE_S", 3600)
 BRIDGE_CHECKPOINT_MARGIN = float(env("BRIDGE_CHECKPOINT_MARGIN", "0.01") or 0.01)
 # An explicit emotion checkpoint directory; empty means the default model under BRIDGE_MODEL_ROOT.
 BRIDGE_SENTIMENT_MODEL_DIR = env("BRIDGE_SENTIMENT_MODEL_DIR", "") or ""

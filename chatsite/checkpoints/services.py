@@ -33,6 +33,10 @@ class CheckpointError(Exception):
         self.code, self.detail, self.status = code, detail, status
 
 
+class ValidationBusy(Exception):
+    """Another worker is validating this checkpoint now (a re-delivered task): try again later."""
+
+
 def stamp_key(kind: str) -> str:
     return f"checkpoints:stamp:{kind}"
 
@@ -119,12 +123,25 @@ def validate(*, checkpoint_id: int) -> Checkpoint:
     checkpoint = Checkpoint.objects.get(pk=checkpoint_id)
     if checkpoint.status != Checkpoint.Status.VALIDATING:
         return checkpoint
+    # A validation can outlast the broker's visibility timeout, and the broker then delivers the task again while
+    # the first run is still working: one lease per checkpoint, so the second waits (the task retries) instead of
+    # extracting over files the first is loading. The lease expires, so a run that died is taken over.
+    lease = f"checkpoints:validating:{checkpoint.id}"
+    if not cache.add(lease, 1, timeout=settings.BRIDGE_VALIDATION_LEASE_S):
+        raise ValidationBusy(checkpoint.id)
+    try:
+        return _validate(checkpoint, evaluate)
+    finally:
+        cache.delete(lease)
+
+
+def _validate(checkpoint: Checkpoint, evaluate) -> Checkpoint:
     folder = storage_dir(checkpoint.id)
     stored, model_dir = folder / "upload.archive", folder / "model"
     limits = archive.ArchiveLimits()
     try:
         if model_dir.exists():
-            shutil.rmtree(model_dir)  # a task re-delivered after a crash starts clean
+            shutil.rmtree(model_dir)  # a run that died part-way left files: start clean (we hold the lease)
         archive.accept_archive(stored, model_dir, kind=checkpoint.kind, limits=limits)
         metrics = evaluate(checkpoint.kind, model_dir, checkpoint.pairs(), version=checkpoint.version)
     except archive.ArchiveRejected as exc:

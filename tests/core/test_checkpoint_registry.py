@@ -88,6 +88,27 @@ def test_uploads_are_rate_limited_per_admin(admin_client, settings):
     assert int(response["Retry-After"]) >= 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_delivery_waits_for_the_validation_in_progress(admin_client, tmp_path):
+    """The broker re-delivers a task that outlasts its visibility timeout: the second run must not extract over
+    the files the first is loading. It is told to wait (the task retries) and, once the first is done, finds the
+    checkpoint validated and leaves it alone."""
+    uploaded = upload(
+        admin_client, zip_directory(tiny_sentiment_checkpoint(tmp_path / "a", 1), tmp_path / "a.zip").read_bytes()
+    )
+    checkpoint_id = uploaded.json()["id"]
+    lease = f"checkpoints:validating:{checkpoint_id}"
+    cache.add(lease, 1, timeout=60)  # a first run holds it
+    with pytest.raises(services.ValidationBusy):
+        services.validate(checkpoint_id=checkpoint_id)
+    assert Checkpoint.objects.get(pk=checkpoint_id).status == "validating"
+    assert not (services.storage_dir(checkpoint_id) / "model").exists()  # nothing extracted by the duplicate
+    cache.delete(lease)  # the first run ends (or its lease expires)
+    assert services.validate(checkpoint_id=checkpoint_id).status == "ready"
+    assert services.validate(checkpoint_id=checkpoint_id).status == "ready"  # a late duplicate: no-op
+    assert cache.get(lease) is None
+
+
 def test_translation_needs_language_pairs(admin_client, tmp_path):
     archive = zip_directory(tiny_sentiment_checkpoint(tmp_path / "m"), tmp_path / "m.zip")
     response = upload(admin_client, archive.read_bytes(), kind="translation")
