@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -246,6 +247,9 @@ class RunResult:
     send_lag_p99_ms: float  # how late the client loop sent against its schedule (a busy client inflates figures)
     server_cpu_s: float
     wall_s: float
+    # The product's own /metrics, scraped every 0.5 s while the load ran: what an operator's dashboard showed.
+    metrics_peak_sockets: float = float("nan")
+    metrics_messages: float = float("nan")
 
     @property
     def lost(self) -> int:
@@ -403,20 +407,75 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
+class MetricsWatch:
+    """Scrapes the product's GET /metrics in a thread while a run goes on: the peak of open sockets and how many
+    messages it counted, so the report shows the live figures an operator would have seen under this load."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.peak_sockets = float("nan")
+        self.first_messages: float | None = None
+        self.last_messages = float("nan")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-watch", daemon=True)
+
+    def _scrape(self) -> dict[str, float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(self.url, timeout=2) as response:
+            text = response.read().decode()
+        wanted = {"bridge_websocket_connections", "bridge_messages_total"}
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name in wanted
+        }
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                figures = self._scrape()
+            except (OSError, ValueError):
+                figures = {}
+            sockets = figures.get("bridge_websocket_connections")
+            if sockets is not None and not sockets <= self.peak_sockets:  # NaN-safe max
+                self.peak_sockets = sockets
+            messages = figures.get("bridge_messages_total")
+            if messages is not None:
+                self.first_messages = messages if self.first_messages is None else self.first_messages
+                self.last_messages = messages
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> MetricsWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def messages(self) -> float:
+        return float("nan") if self.first_messages is None else self.last_messages - self.first_messages
+
+
 def measure(target: str, server: Server, tokens: list[str | None], slug: str, options: argparse.Namespace) -> RunResult:
     cpu_before, wall_before = server.cpu_seconds(), time.monotonic()
-    states, measured, lags, settled_s = asyncio.run(
-        run_load(
-            server.ws_url(slug),
-            server.http,
-            tokens,
-            options.rate,
-            options.seconds,
-            options.warmup,
-            options.drain,
-            expect_acks=target == "product",  # the baseline sends no acks
+    watch = MetricsWatch(f"{server.http}/metrics") if target == "product" else None
+    with watch or contextlib.nullcontext():
+        states, measured, lags, settled_s = asyncio.run(
+            run_load(
+                server.ws_url(slug),
+                server.http,
+                tokens,
+                options.rate,
+                options.seconds,
+                options.warmup,
+                options.drain,
+                expect_acks=target == "product",  # the baseline sends no acks
+            )
         )
-    )
     latencies = [value for state in states for value in state.latencies_ms]
     middle = round(options.rate * options.warmup) + measured / 2
     halves: tuple[list[float], list[float]] = ([], [])
@@ -449,6 +508,8 @@ def measure(target: str, server: Server, tokens: list[str | None], slug: str, op
         send_lag_p99_ms=percentile(lags, 99),
         server_cpu_s=server.cpu_seconds() - cpu_before,
         wall_s=time.monotonic() - wall_before,
+        metrics_peak_sockets=watch.peak_sockets if watch else float("nan"),
+        metrics_messages=watch.messages if watch else float("nan"),
     )
 
 

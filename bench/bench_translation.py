@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from bench.bench_delivery import (  # noqa: E402 (needs ROOT on sys.path first)
     LOCK_KEY,
     PASSWORD,
     Server,
+    free_port,
     machine_facts,
     percentile,
     product_room,
@@ -111,6 +113,32 @@ def start_worker(work: Path, env: dict[str, str], concurrency: int) -> subproces
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+def start_flower(work: Path, env: dict[str, str], port: int) -> subprocess.Popen:
+    """Flower, as in the Procfile, watching the worker during the run (its JSON API on for the bench)."""
+    with open(work / "flower.log", "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "chatsite", "flower", "--address=127.0.0.1", f"--port={port}"],
+            cwd=ROOT,
+            env={**env, "FLOWER_UNAUTHENTICATED_API": "true"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def flower_totals(port: int) -> dict[str, int]:
+    """Tasks each worker has processed, by task name, as Flower reports them (empty when it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/workers?refresh=1", timeout=15) as response:
+            workers = json.loads(response.read())
+    except (OSError, ValueError):
+        return {}
+    totals: dict[str, int] = {}
+    for info in workers.values():
+        for name, count in ((info.get("stats") or {}).get("total") or {}).items():
+            totals[name] = totals.get(name, 0) + int(count)
+    return totals
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -462,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-translation-"))
     server: Server | None = None
     worker: subprocess.Popen | None = None
+    flower: subprocess.Popen | None = None
+    flower_seen: dict[str, int] = {}
     results: list[RouteResult] = []
     failed = True
     languages = ["en", "es", "fr"]
@@ -475,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migrated and made {len(tokens)} users in {time.monotonic() - started:.1f} s", flush=True)
         server = start_daphne("product", "chatsite.asgi:application", work, env)
         worker = start_worker(work, env, options.concurrency)
+        flower_port = free_port()
+        flower = start_flower(work, env, flower_port)
         server.wait_ready()
         slug = product_room(server, tokens)
         first_ms = asyncio.run(first_translation(server, slug, tokens[:2], timeout=90))
@@ -505,8 +537,12 @@ def main(argv: list[str] | None = None) -> int:
             for process, name in ((server.process, "web"), (worker, "worker")):
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited during the run")
+        flower_seen = flower_totals(flower_port)
+        print(f"Flower saw the worker process: {flower_seen}", flush=True)
         failed = False
     finally:
+        if flower is not None:
+            stop(flower)
         if worker is not None:
             stop(worker)
         if server is not None:
@@ -537,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": options.concurrency,
         },
         "first_translation_ms": first_ms,
+        # Flower, watching the live worker: tasks it counted, by name (its own view of the same run).
+        "flower_tasks": flower_seen,
         "runs": [asdict(r) for r in results],
         "goals": goal_lines(results),
     }

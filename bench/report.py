@@ -169,8 +169,8 @@ def plot_sentiment(data: dict) -> str:
 def delivery_section(data: dict) -> list[str]:
     lines = [
         "| clients | product p50 ms | product p99 ms | baseline p50 ms | baseline p99 ms | p99 ratio | lost | "
-        "product CPU s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "product CPU s | /metrics: peak sockets | /metrics: messages |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     runs = {(r["target"], r["clients"]): r for r in data["runs"]}
     for clients in sorted({r["clients"] for r in data["runs"]}):
@@ -181,12 +181,14 @@ def delivery_section(data: dict) -> list[str]:
         lines.append(
             f"| {clients} | {fmt(product['p50_ms'], 1)} | {fmt(product['p99_ms'], 1)} | "
             f"{fmt(baseline['p50_ms'], 1)} | {fmt(baseline['p99_ms'], 1)} | {fmt(ratio, 1)} | {product['lost']} | "
-            f"{fmt(product['server_cpu_s'], 1)} |"
+            f"{fmt(product['server_cpu_s'], 1)} | {fmt(product.get('metrics_peak_sockets'))} | "
+            f"{fmt(product.get('metrics_messages'))} |"
         )
     return [
         f"{data['mode']} run, {data['date']}, load average (1/5/15) at start "
         f"{data['machine']['loadavg_1_5_15']}, {data['parameters']['rate']:g} msg/s in one room. "
-        "Details: `reports/delivery.md` (full) and bench/README.md.",
+        "Details: `reports/delivery.md` (full) and bench/README.md. The last two columns are the product's own "
+        "`GET /metrics`, scraped every 0.5 s during the run (what a dashboard showed under this load).",
         "",
         *lines,
         "",
@@ -214,6 +216,11 @@ def translation_section(data: dict) -> list[str]:
         *lines,
         "",
         *data.get("goals", []),
+        *(
+            [f"- Flower, watching the live worker during the run, counted: {data['flower_tasks']}."]
+            if data.get("flower_tasks")
+            else []
+        ),
     ]
 
 

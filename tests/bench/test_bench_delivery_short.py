@@ -41,6 +41,9 @@ def test_short_delivery_bench_runs_both_targets_and_loses_nothing(tmp_path: Path
     for clients in (10, 20):
         product = runs[("product", clients)]
         assert product["delivered"] == product["expected"], f"product lost messages at N={clients}: {product}"
+        # The product's /metrics, scraped during the run, saw the sockets and counted the messages.
+        assert product["metrics_peak_sockets"] >= clients, product
+        assert product["metrics_messages"] >= product["messages"] * 0.9, product
         assert product["acks"] == product["messages"] + round(
             result["parameters"]["rate"] * result["parameters"]["warmup"]
         )

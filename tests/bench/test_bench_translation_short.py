@@ -39,3 +39,9 @@ def test_short_translation_bench_translates_every_message_once(tmp_path: Path) -
     assert all("apertium" in engine and ">" not in engine for engine in runs["es"]["engines"])
     assert all(">" in engine for engine in runs["fr"]["engines"]), "en->fr goes by pivot"
     assert (tmp_path / "translation-short.md").is_file()
+    # Flower watched the live worker during the run and counted every translation task it ran.
+    translated = sum(run["ok"] + run["untranslated"] + run["failed"] for run in runs.values())
+    assert result["flower_tasks"].get("translation.translate_message", 0) >= runs["es"]["messages"], result[
+        "flower_tasks"
+    ]
+    assert translated > 0
