@@ -188,7 +188,7 @@ def delivery_section(data: dict) -> list[str]:
         f"{data['mode']} run, {data['date']}, load average (1/5/15) at start "
         f"{data['machine']['loadavg_1_5_15']}, {data['parameters']['rate']:g} msg/s in one room. "
         "Details: `reports/delivery.md` (full) and bench/README.md. The last two columns are the product's own "
-        "`GET /metrics`, scraped every 0.5 s during the run (what a dashboard showed under this load).",
+        "`GET /metrics`, scraped every 2 s during the run (what a dashboard showed under this load).",
         "",
         *lines,
         "",
