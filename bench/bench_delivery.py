@@ -432,19 +432,22 @@ class MetricsWatch:
             if sample.name in wanted
         }
 
+    def _observe(self) -> None:
+        try:
+            figures = self._scrape()
+        except (OSError, ValueError):
+            return
+        sockets = figures.get("bridge_websocket_connections")
+        if sockets is not None and not sockets <= self.peak_sockets:  # NaN-safe max
+            self.peak_sockets = sockets
+        messages = figures.get("bridge_messages_total")
+        if messages is not None:
+            self.first_messages = messages if self.first_messages is None else self.first_messages
+            self.last_messages = messages
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                figures = self._scrape()
-            except (OSError, ValueError):
-                figures = {}
-            sockets = figures.get("bridge_websocket_connections")
-            if sockets is not None and not sockets <= self.peak_sockets:  # NaN-safe max
-                self.peak_sockets = sockets
-            messages = figures.get("bridge_messages_total")
-            if messages is not None:
-                self.first_messages = messages if self.first_messages is None else self.first_messages
-                self.last_messages = messages
+            self._observe()
             self._stop.wait(2.0)  # often enough to see the load, rarely enough not to add to it
 
     def __enter__(self) -> MetricsWatch:
@@ -454,6 +457,7 @@ class MetricsWatch:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+        self._observe()  # once more after the run: the message count covers all of it
 
     @property
     def messages(self) -> float:
