@@ -168,11 +168,20 @@ def room_reader_languages(room_id: int) -> set[str]:
     return set(User.objects.filter(memberships__room_id=room_id).values_list("language", flat=True))
 
 
-def messages_awaiting_followups(*, created_after, created_before, limit: int) -> QuerySet[Message]:
-    """Visible messages in a time window, oldest first: the sweeper's candidates (it checks what each lacks)."""
-    return (
-        Message.objects.filter(created__gte=created_after, created__lte=created_before, hidden=False)
-        .select_related("sentiment")
-        .prefetch_related(Prefetch("translations", queryset=Translation.objects.only("id", "message_id", "language")))
-        .order_by("created", "id")[:limit]
+def _visible_messages_between(created_after, created_before) -> QuerySet[Message]:
+    return Message.objects.filter(created__gte=created_after, created__lte=created_before, hidden=False).order_by(
+        "created", "id"
     )
+
+
+def messages_with_their_translations(*, created_after, created_before, limit: int) -> QuerySet[Message]:
+    """Visible messages in a time window, oldest first, with the languages they are translated into: the
+    translation sweep's candidates (it works out which languages each still lacks)."""
+    translations = Prefetch("translations", queryset=Translation.objects.only("id", "message_id", "language"))
+    return _visible_messages_between(created_after, created_before).prefetch_related(translations)[:limit]
+
+
+def message_ids_without_sentiment(*, created_after, created_before, limit: int) -> list[int]:
+    """Visible messages in a time window that have no emotion yet, oldest first: the emotion sweep's work."""
+    queryset = _visible_messages_between(created_after, created_before).filter(sentiment__isnull=True)
+    return list(queryset.values_list("id", flat=True)[:limit])

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from chatsite import broker, events, metrics, pipeline, realtime
 from chatsite.models import Message, User
-from chatsite.selectors import messages_awaiting_followups, sentiment_payload
+from chatsite.selectors import message_ids_without_sentiment, sentiment_payload
 from sentiment.models import Flag, ModerationAction, Sentiment
 from sentiment.policy import ModerationThresholds, decide
 
@@ -64,20 +64,18 @@ def resend_missing_sentiment(window: pipeline.SweepWindow) -> int:
     if broker.queue_depth("sentiment") != 0:
         return 0  # a backlog (or an unreachable broker): the work may be waiting, not lost
     resent = 0
-    messages = messages_awaiting_followups(
+    missing = message_ids_without_sentiment(
         created_after=window.created_after, created_before=window.created_before, limit=window.limit
     )
-    for message in messages:
-        if hasattr(message, "sentiment"):
-            continue
-        attempt = pipeline.claim_resend("sentiment", message.id)
+    for message_id in missing:
+        attempt = pipeline.claim_resend("sentiment", message_id)
         if attempt is None:
             continue
         if attempt > settings.BRIDGE_SWEEP_MAX_RESENDS:
             if attempt == settings.BRIDGE_SWEEP_MAX_RESENDS + 1:  # say it once, not every sweep
-                logger.error("message %s still has no emotion after %s re-sends", message.id, attempt - 1)
+                logger.error("message %s still has no emotion after %s re-sends", message_id, attempt - 1)
             continue
-        analyse_message.delay(message.id)
+        analyse_message.delay(message_id)
         resent += 1
     return resent
 

@@ -15,7 +15,7 @@ from chatsite import broker, events, metrics, pipeline, realtime
 from chatsite.languages import served_languages
 from chatsite.models import Message
 from chatsite.pipeline import SourceLanguage
-from chatsite.selectors import messages_awaiting_followups, room_reader_languages, translation_payload
+from chatsite.selectors import messages_with_their_translations, room_reader_languages, translation_payload
 from translation.engine import base as engine_base
 from translation.engine.langdetect import detect_language
 from translation.models import Translation
@@ -58,7 +58,7 @@ def resend_missing_translations(window: pipeline.SweepWindow) -> int:
         return 0  # a backlog (or an unreachable broker): the work may be waiting, not lost
     readers_by_room: dict[int, set[str]] = {}
     resent = 0
-    messages = messages_awaiting_followups(
+    messages = messages_with_their_translations(
         created_after=window.created_after, created_before=window.created_before, limit=window.limit
     )
     for message in messages:

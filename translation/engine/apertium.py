@@ -163,11 +163,7 @@ class ApertiumEngine:
             raise EngineError(f"{self.name}: {exc}"[:500]) from exc
 
     def _translate_once(self, texts: list[str]) -> list[str]:
-        todo = list(range(len(texts)))
-        results = list(texts)
-        payload = "\n".join(
-            "<p>" + html.escape(texts[index], quote=False).replace("\n", "<br>") + "</p>" for index in todo
-        )
+        payload = "\n".join("<p>" + html.escape(text, quote=False).replace("\n", "<br>") + "</p>" for text in texts)
         try:
             completed = subprocess.run(
                 # -u: no '*' marks on unknown words; html-noent: keep UTF-8 instead of named entities.
@@ -182,9 +178,7 @@ class ApertiumEngine:
         if completed.returncode != 0:
             raise EngineError(f"{self.name} exited {completed.returncode}: {completed.stderr.strip()[:500]}")
         paragraphs = _PARAGRAPH.findall(completed.stdout)
-        if len(paragraphs) != len(todo):
-            raise EngineError(f"{self.name} returned {len(paragraphs)} paragraphs for {len(todo)} texts")
-        for index, paragraph in zip(todo, paragraphs, strict=True):
-            # A dropped pronoun ("I have" -> "Tengo") leaves its blank behind; trim it per line.
-            results[index] = html.unescape(_LINE_BREAK.sub("\n", paragraph)).strip()
-        return results
+        if len(paragraphs) != len(texts):
+            raise EngineError(f"{self.name} returned {len(paragraphs)} paragraphs for {len(texts)} texts")
+        # A dropped pronoun ("I have" -> "Tengo") leaves its blank behind; trim it per line.
+        return [html.unescape(_LINE_BREAK.sub("\n", paragraph)).strip() for paragraph in paragraphs]
