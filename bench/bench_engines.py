@@ -90,7 +90,7 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -154,7 +154,7 @@ def run_worker(engine: str, model: str, device: str, texts: list[str], batch_siz
         "label": f"{loaded.name}@{loaded.version}",
         "load_seconds": round(load_seconds, 2),
         # The running Apertium stages are processes of their own: their memory counts for the worker too.
-        "peak_rss_mb": round(peak_rss_mb() + sum(_rss_kib(pid) for pid in stage_pids) / 1024, 1),
+        "peak_rss_mb": round(peak_rss_mb() + sum(rss_kib(pid) for pid in stage_pids) / 1024, 1),
         "runs": results,
     }
 

@@ -49,6 +49,7 @@ from bench.bench_delivery import (  # noqa: E402 (needs ROOT on sys.path first)
     server_env,
     start_daphne,
 )
+from bench.bench_engines import rss_kib  # noqa: E402 (needs ROOT on sys.path first)
 
 OUT_DIR = ROOT / "bench" / "out"
 REPORT = ROOT / "bench" / "reports" / "translation.md"
@@ -180,17 +181,9 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return total / tick
 
 
-def rss_mb(pid: int, with_descendants: bool = True) -> float:
-    """Resident memory of the process and (by default) of everything below it, in MB."""
-    total_kib = 0
-    for member in [pid, *(descendants(pid) if with_descendants else [])]:
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kib += int(line.split()[1])
-        except OSError:
-            continue
-    return round(total_kib / 1024, 1)
+def rss_mb(pid: int) -> float:
+    """Resident memory of the process and of everything below it (the Apertium stages), in MB."""
+    return round(sum(rss_kib(member) for member in [pid, *descendants(pid)]) / 1024, 1)
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -222,6 +222,15 @@ class LiveProduct:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)  # anything left in its group (a respawned worker)
 
+    def room_with(self, *people: tuple[str, str], name: str = "Live") -> tuple[str, list[str]]:
+        """A new room of new users, one per (name prefix, language); the first creates it. (slug, their tokens)."""
+        tokens = [self.signup(f"{prefix}{uuid.uuid4().hex[:6]}", language) for prefix, language in people]
+        status, room = self.api("POST", "/api/rooms", {"name": name}, tokens[0])
+        assert status == 201, room
+        for token in tokens[1:]:
+            assert self.api("POST", f"/api/rooms/{room['slug']}/join", {}, token)[0] == 200
+        return room["slug"], tokens
+
     def log(self, name: str) -> str:
         """What process `name` (web, worker-translation, worker-sentiment, beat) has written so far."""
         path = self.base_dir / f"{name}.log"

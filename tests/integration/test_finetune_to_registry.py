@@ -7,27 +7,21 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 import zipfile
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, emotion_model_dir
-from tests.factories import zip_directory
+from tests.conftest import emotion_model_dir
+from tests.factories import finetune_tiny_translation, zip_directory
 from tests.integration.test_checkpoint_rollout import _wait_ready
-from tests.integration.wsclient import next_of, open_socket, run_async
+from tests.integration.wsclient import route_of_next_message as route_of_next
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_finetuned_translation_checkpoint_goes_live_and_back(live_product, tmp_path):
-    out = tmp_path / "en-es"
-    live_product.manage(
-        "finetune", "translation", "--data", str(ROOT / "data" / "translation" / "chat-en-es.tsv"), "--init", "tiny",
-        "--source", "en", "--target", "es", "--out", str(out), "--max-steps", "40", "--eval-steps", "40",
-        "--threads", "1", "--vocab-size", "400",
-    )  # fmt: skip
+    out = finetune_tiny_translation(live_product, tmp_path / "en-es")
     metrics = json.loads((out / "metrics.json").read_text())
     # sacreBLEU figures for the base and the fine-tuned model, and the gain between them (issue 5).
     assert {"bleu", "chrf"} <= set(metrics["test"]["finetuned"]) and {"bleu", "chrf"} <= set(metrics["test"]["base"])
@@ -49,24 +43,15 @@ def test_a_finetuned_translation_checkpoint_goes_live_and_back(live_product, tmp
     ready = _wait_ready(live_product, admin, response.json()["id"], timeout=180)
     assert ready["status"] == "ready", ready["reasons"]
 
-    writer = live_product.signup(f"w{uuid.uuid4().hex[:6]}", "en")
-    reader = live_product.signup(f"r{uuid.uuid4().hex[:6]}", "es")
-    _, room = live_product.api("POST", "/api/rooms", {"name": "Finetuned"}, writer)
-    assert live_product.api("POST", f"/api/rooms/{room['slug']}/join", {}, reader)[0] == 200
+    slug, (writer, reader) = live_product.room_with(("w", "en"), ("r", "es"), name="Finetuned")
 
-    async def route_of_next_message() -> str:
-        en = await open_socket(live_product, room["slug"], writer)
-        es = await open_socket(live_product, room["slug"], reader)
-        await en.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": "I like the cat."}))
-        translated = await next_of(es, "message.translated", timeout=90)
-        await en.close()
-        await es.close()
-        return translated["engine"]
+    def route_of_next_message() -> str:
+        return route_of_next(live_product, slug, writer, reader, "I like the cat.")
 
     # Shadow mode first: the candidate translates live messages beside Apertium, readers still get Apertium.
     status, body = live_product.api("POST", f"/api/checkpoints/{ready['id']}/shadow", {"enabled": True}, admin)
     assert status == 200, body
-    assert run_async(route_of_next_message()).startswith("apertium-en-es@")
+    assert route_of_next_message().startswith("apertium-en-es@")
     deadline = time.monotonic() + 30
     while True:
         _, listing = live_product.api("GET", "/api/checkpoints", token=admin)
@@ -81,11 +66,11 @@ def test_a_finetuned_translation_checkpoint_goes_live_and_back(live_product, tmp
     status, body = live_product.api("POST", f"/api/checkpoints/{ready['id']}/activate", token=admin)
     try:
         assert status == 200, body
-        assert run_async(route_of_next_message()) == f"bridge-mt@{ready['version']}"
+        assert route_of_next_message() == f"bridge-mt@{ready['version']}"
     finally:
         # The live product is shared by the session: Apertium must serve en->es again for the other tests.
         assert live_product.api("POST", f"/api/checkpoints/{ready['id']}/rollback", token=admin)[0] == 200
-    assert run_async(route_of_next_message()).startswith("apertium-en-es@")
+    assert route_of_next_message().startswith("apertium-en-es@")
 
 
 def test_the_default_emotion_model_built_by_the_pipeline_uploads_and_validates(live_product, tmp_path):

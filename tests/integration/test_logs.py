@@ -26,15 +26,12 @@ def _json_lines(text: str) -> list[dict]:
 
 
 def test_a_message_can_be_followed_through_the_logs_and_its_text_is_never_logged(live_product):
-    en_token = live_product.signup(f"en{uuid.uuid4().hex[:6]}", "en")
-    es_token = live_product.signup(f"es{uuid.uuid4().hex[:6]}", "es")
-    _, room = live_product.api("POST", "/api/rooms", {"name": "Logs"}, en_token)
-    assert live_product.api("POST", f"/api/rooms/{room['slug']}/join", {}, es_token)[0] == 200
+    slug, (en_token, es_token) = live_product.room_with(("en", "en"), ("es", "es"), name="Logs")
     secret = f"My secret pancake recipe {uuid.uuid4().hex[:8]} needs three eggs."
 
     async def scenario() -> int:
-        en = await open_socket(live_product, room["slug"], en_token)
-        es = await open_socket(live_product, room["slug"], es_token)
+        en = await open_socket(live_product, slug, en_token)
+        es = await open_socket(live_product, slug, es_token)
         await en.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": secret}))
         ack = await next_of(en, "message.ack")
         await next_of(es, "message.translated", timeout=60)

@@ -36,15 +36,12 @@ def _value(samples, name: str, **labels) -> float:
 
 
 def test_one_scrape_shows_web_and_worker_figures(live_product):
-    en_token = live_product.signup(f"en{uuid.uuid4().hex[:6]}", "en")
-    es_token = live_product.signup(f"es{uuid.uuid4().hex[:6]}", "es")
-    _, room = live_product.api("POST", "/api/rooms", {"name": "Metrics"}, en_token)
-    assert live_product.api("POST", f"/api/rooms/{room['slug']}/join", {}, es_token)[0] == 200
+    slug, (en_token, es_token) = live_product.room_with(("en", "en"), ("es", "es"), name="Metrics")
     before = _scrape(live_product)
 
     async def scenario() -> dict:
-        en = await open_socket(live_product, room["slug"], en_token)
-        es = await open_socket(live_product, room["slug"], es_token)
+        en = await open_socket(live_product, slug, en_token)
+        es = await open_socket(live_product, slug, es_token)
         await en.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": "The cat is black."}))
         await next_of(en, "message.ack")
         await next_of(es, "message.translated", timeout=60)

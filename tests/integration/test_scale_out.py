@@ -15,10 +15,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import websockets
 
 from tests.conftest import ROOT, free_port
-from tests.integration.wsclient import next_of, run_async
+from tests.integration.wsclient import next_of, open_socket, run_async
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +46,6 @@ def second_web(live_product):
     live_product.processes.pop("web-2", None)
 
 
-async def _socket(port: int, slug: str, token: str, origin: str):
-    return await websockets.connect(
-        f"ws://127.0.0.1:{port}/ws/rooms/{slug}/",
-        additional_headers={"Authorization": f"Bearer {token}", "Origin": origin},
-    )
-
-
 async def _new_with_id(ws, message_id: int) -> dict:
     """The message.new of one message (a sender also gets its own message.new)."""
     while True:
@@ -68,16 +60,12 @@ async def _send(ws, text: str) -> dict:
 
 
 def test_clients_on_two_web_processes_chat_resume_and_get_translations(live_product, second_web):
-    en_token = live_product.signup(f"en{uuid.uuid4().hex[:6]}", "en")
-    es_token = live_product.signup(f"es{uuid.uuid4().hex[:6]}", "es")
-    _, room = live_product.api("POST", "/api/rooms", {"name": "Two processes"}, en_token)
-    slug = room["slug"]
-    assert live_product.api("POST", f"/api/rooms/{slug}/join", {}, es_token)[0] == 200
+    slug, (en_token, es_token) = live_product.room_with(("en", "en"), ("es", "es"), name="Two processes")
     first_port, second_port = live_product.port, second_web
 
     async def scenario() -> None:
-        en = await _socket(first_port, slug, en_token, live_product.url)
-        es = await _socket(second_port, slug, es_token, live_product.url)
+        en = await open_socket(live_product, slug, en_token, port=first_port)
+        es = await open_socket(live_product, slug, es_token, port=second_port)
         # Across processes, both ways, with the Spanish reader's translation delivered on the second process.
         sent = await _send(en, "The house is very big and the dog is happy.")
         await _new_with_id(es, sent["id"])
@@ -90,7 +78,7 @@ def test_clients_on_two_web_processes_chat_resume_and_get_translations(live_prod
         # first process and resumes after the last seq it saw: exactly the missed ones, in order.
         await es.close()
         missed = [await _send(en, f"Message number {i} while you were away.") for i in range(2)]
-        es = await _socket(first_port, slug, es_token, live_product.url)
+        es = await open_socket(live_product, slug, es_token, port=first_port)
         await es.send(json.dumps({"type": "resume", "after": reply["seq"]}))
         replayed = [await next_of(es, "message.new") for _ in missed]
         assert [m["message"]["seq"] for m in replayed] == [m["seq"] for m in missed]
@@ -147,17 +135,15 @@ def test_the_shipped_nginx_config_fronts_both_web_processes(live_product, second
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        en_token = live_product.signup(f"en{uuid.uuid4().hex[:6]}", "en")
-        es_token = live_product.signup(f"es{uuid.uuid4().hex[:6]}", "es")
-        _, room = live_product.api("POST", "/api/rooms", {"name": "Behind nginx"}, en_token)
-        slug = room["slug"]
-        assert live_product.api("POST", f"/api/rooms/{slug}/join", {}, es_token)[0] == 200
+        slug, (en_token, es_token) = live_product.room_with(("en", "en"), ("es", "es"), name="Behind nginx")
         logs = {name: (live_product.base_dir / f"{name}.log") for name in ("web", "web-2")}
         before = {name: path.read_text(errors="replace").count('"WSCONNECT ') for name, path in logs.items()}
 
         async def scenario() -> None:
             # Four sockets through nginx: least_conn spreads them over both processes.
-            sockets = [await _socket(port, slug, token, origin) for token in (en_token, es_token) * 2]
+            sockets = [
+                await open_socket(live_product, slug, token, origin, port=port) for token in (en_token, es_token) * 2
+            ]
             sent = await _send(sockets[0], "The dog is happy.")
             for ws in sockets:
                 await _new_with_id(ws, sent["id"])

@@ -13,16 +13,8 @@ from tests.integration.wsclient import next_of, open_socket, run_async
 pytestmark = pytest.mark.integration
 
 
-def _room_with(product, *people: tuple[str, str]) -> tuple[str, list[str]]:
-    tokens = [product.signup(f"{name}{uuid.uuid4().hex[:6]}", language) for name, language in people]
-    _, room = product.api("POST", "/api/rooms", {"name": "Translate"}, tokens[0])
-    for token in tokens[1:]:
-        assert product.api("POST", f"/api/rooms/{room['slug']}/join", {}, token)[0] == 200
-    return room["slug"], tokens
-
-
 def test_english_and_spanish_readers_get_each_other_translated(live_product):
-    slug, (en_token, es_token) = _room_with(live_product, ("en", "en"), ("es", "es"))
+    slug, (en_token, es_token) = live_product.room_with(("en", "en"), ("es", "es"))
 
     async def scenario() -> None:
         en = await open_socket(live_product, slug, en_token)
@@ -65,7 +57,7 @@ def test_english_and_spanish_readers_get_each_other_translated(live_product):
 
 
 def test_french_reader_gets_english_by_pivot_and_unknown_pair_is_untranslated(live_product):
-    slug, (en_token, fr_token, ja_token) = _room_with(live_product, ("en", "en"), ("fr", "fr"), ("ja", "ja"))
+    slug, (en_token, fr_token, ja_token) = live_product.room_with(("en", "en"), ("fr", "fr"), ("ja", "ja"))
 
     async def scenario() -> None:
         en = await open_socket(live_product, slug, en_token)
@@ -94,7 +86,7 @@ def test_french_reader_gets_english_by_pivot_and_unknown_pair_is_untranslated(li
 def test_worker_killed_mid_run_loses_and_duplicates_nothing(live_product):
     """SIGKILL the translation worker while messages are in flight; after a restart every message has exactly
     one Spanish translation (acks_late + reject-on-worker-lost + the idempotent upsert)."""
-    slug, (en_token, es_token) = _room_with(live_product, ("en", "en"), ("es", "es"))
+    slug, (en_token, es_token) = live_product.room_with(("en", "en"), ("es", "es"))
     count = 12
     live_product.kill_worker("translation")
 

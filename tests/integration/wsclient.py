@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -20,9 +21,10 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-async def open_socket(product, slug: str, token: str, origin: str | None = None):
+async def open_socket(product, slug: str, token: str, origin: str | None = None, port: int | None = None):
+    """A room socket on the product's web process, or on another one at `port` (scale-out tests)."""
     return await websockets.connect(
-        f"ws://127.0.0.1:{product.port}/ws/rooms/{slug}/",
+        f"ws://127.0.0.1:{port or product.port}/ws/rooms/{slug}/",
         additional_headers={"Authorization": f"Bearer {token}", "Origin": origin or product.url},
         max_size=2**22,
     )
@@ -34,3 +36,18 @@ async def next_of(ws, event_type: str, timeout: float = 30) -> dict:
             event = json.loads(await ws.recv())
             if event["type"] == event_type:
                 return event
+
+
+def route_of_next_message(product, slug: str, writer: str, reader: str, text: str) -> str:
+    """Sends `text` as `writer` and returns the route (`engine`) of the translation `reader` receives."""
+
+    async def scenario() -> str:
+        sender = await open_socket(product, slug, writer)
+        receiver = await open_socket(product, slug, reader)
+        await sender.send(json.dumps({"type": "message.send", "client_id": str(uuid.uuid4()), "text": text}))
+        translated = await next_of(receiver, "message.translated", timeout=90)
+        await sender.close()
+        await receiver.close()
+        return translated["engine"]
+
+    return run_async(scenario())

@@ -110,14 +110,6 @@ class FaultProduct(LiveProduct):
         line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
         return int(line.split()[1])
 
-    def room_with(self, *people: tuple[str, str]) -> tuple[str, list[str]]:
-        tokens = [self.signup(f"{name}{uuid.uuid4().hex[:6]}", language) for name, language in people]
-        status, room = self.api("POST", "/api/rooms", {"name": "Faults"}, tokens[0])
-        assert status == 201, room
-        for token in tokens[1:]:
-            assert self.api("POST", f"/api/rooms/{room['slug']}/join", {}, token)[0] == 200
-        return room["slug"], tokens
-
     def history(self, slug: str, token: str) -> list[dict]:
         """The whole history, oldest first (pages of 200 walked back with `before`)."""
         messages: list[dict] = []
