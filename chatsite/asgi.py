@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through the origin check, auth, then the URL router."""
 
+import gc
 import os
 import threading
 
@@ -18,8 +19,21 @@ from chatsite.bodylimit import RequestBodyLimit  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
 from translation.services import warm_up_language_detection  # noqa: E402
 
-# Language detection runs before a message is stored: build its models now, off the path of the first message.
-threading.Thread(target=warm_up_language_detection, name="warm-langdetect", daemon=True).start()
+
+def _warm_up() -> None:
+    # Language detection runs before a message is stored: build its models now, off the path of the first message;
+    # import what the first message's follow-ups import, for the same reason.
+    warm_up_language_detection()
+    import sentiment.tasks  # noqa: F401
+    import translation.tasks  # noqa: F401
+
+    # Then move everything start-up made out of the collector's sight: a full collection walked those ~100k
+    # objects every time, and its pauses stopped the event loop (the delivery benchmark's p99, bench/README.md).
+    gc.collect()
+    gc.freeze()
+
+
+threading.Thread(target=_warm_up, name="bridge-warm-up", daemon=True).start()
 
 application = ProtocolTypeRouter(
     {

@@ -1,15 +1,20 @@
 """The room websocket. Thin: it parses frames, checks who may do what, and calls services and selectors.
 
-Channels dispatches one message at a time per consumer, so while a resume replays history, live events wait in
-the channel; message.new events the replay already sent are dropped when they arrive (the seq tells).
+Channels dispatches one message at a time per consumer. Client frames are therefore queued and worked through, in
+order, by a task of the connection's own: while this client's send waits for the database, the room's events keep
+flowing to it instead of waiting behind it. While a resume replays history, live events still reach the socket;
+message.new events the replay already sent (or is about to send) are dropped (the seq tells).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -21,6 +26,12 @@ logger = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+# Frames received but not yet handled, per connection. A well-behaved client has one or two in flight; past this
+# it is outrunning its own socket's database work and gets rate_limited instead of an ever longer queue.
+MAX_QUEUED_FRAMES = 64
+# The seqs of message.new events sent live, so that a resume does not send them again.
+MAX_REMEMBERED_LIVE_SEQS = 1000
 
 
 class FrameError(Exception):
@@ -51,6 +62,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
     language: str
     replayed_through: int = 0
     joined_groups: bool = False
+    frame_worker: asyncio.Task[None] | None = None
+    held_during_resume: list[dict[str, Any]] | None = None  # live events that came during a resume's replay
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first runs close_old_connections through sync_to_async for every event, on the one
+        # thread that all consumers' database calls share: each delivery of a room event to each socket waited
+        # behind other sockets' database work. Every database call here goes through database_sync_to_async, which
+        # closes old connections itself, on that thread, so events that touch no database skip the hop.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -66,6 +89,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         for group in self._groups():
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups = True
+        self.frames: asyncio.Queue[tuple[str | None, bytes | None]] = asyncio.Queue(maxsize=MAX_QUEUED_FRAMES)
+        self.sent_live: set[int] = set()
+        self.frame_worker = asyncio.create_task(self._work_through_frames())
+        await realtime.send_from_this_loop()
         await self.accept()
         metrics.WEBSOCKETS.inc()
         online = await presence.arrive(self.room.id, self.user.username)
@@ -86,6 +113,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         ]
 
     async def disconnect(self, code: int) -> None:
+        if self.frame_worker is not None:
+            # A send cut off here may still be stored (its database call runs on); the client resends its
+            # client_id after reconnecting and gets that message back, never a second one.
+            self.frame_worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.frame_worker
         if not self.joined_groups:
             return
         metrics.WEBSOCKETS.dec()
@@ -104,6 +137,30 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if size > settings.BRIDGE_MAX_FRAME_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        try:
+            self.frames.put_nowait((text_data, bytes_data))
+        except asyncio.QueueFull:
+            try:
+                client_id = parse_frame(text_data, bytes_data).get("client_id")
+            except FrameError as exc:
+                client_id = exc.client_id
+            client_id = client_id if isinstance(client_id, str) else None
+            detail = "Too many frames in flight; wait for the acks and resend."
+            await self.send_event(events.error("rate_limited", detail, client_id))
+
+    async def _work_through_frames(self) -> None:
+        while True:
+            text_data, bytes_data = await self.frames.get()
+            try:
+                await self.handle_frame(text_data, bytes_data)
+            except Exception:
+                # What Channels does when a handler raises: log it and end the connection, rather than leave a
+                # socket whose frames nobody handles any more.
+                logger.exception("handling a frame failed; closing the socket")
+                await self.close(code=CLOSE_INTERNAL_ERROR)
+                return
+
+    async def handle_frame(self, text_data: str | None, bytes_data: bytes | None) -> None:
         try:
             frame = parse_frame(text_data, bytes_data)
             handler = self.FRAME_HANDLERS.get(frame["type"])
@@ -157,16 +214,35 @@ class RoomConsumer(AsyncWebsocketConsumer):
         after = frame.get("after", 0)
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise FrameError("bad_frame", "resume needs 'after': a non-negative integer seq.")
-        replayed = await database_sync_to_async(self._replay)(after)
-        for event in replayed:
-            await self.send_event(event)
-        last = await database_sync_to_async(selectors.last_seq)(self.room.id)
-        # Messages up to `last` were replayed (or are about to arrive live and will be dropped as duplicates).
-        self.replayed_through = max(self.replayed_through, last)
-        await self.send_event(events.resume_done(last))
+        # Live events that come while the replay is read are held and sent after it: the client sees history in
+        # order, then live, and never a message twice.
+        self.held_during_resume = []
+        try:
+            replayed, last = await database_sync_to_async(self._replay)(after)
+            for event in replayed:
+                if event["type"] == "message.new" and event["message"]["seq"] in self.sent_live:
+                    continue  # came live between the connect and this resume: once is enough
+                await self.send_event(event)
+            # Every message up to `last` was in the replay; later ones come live (held above until now).
+            self.replayed_through = max(self.replayed_through, last)
+            await self.send_event(events.resume_done(last))
+        finally:
+            held, self.held_during_resume = self.held_during_resume, None
+        for event in held:
+            await self.forward_live(event)
 
-    def _replay(self, after: int) -> list[dict[str, Any]]:
-        return list(selectors.replay(room_id=self.room.id, after=after, language=self.language))
+    def _replay(self, after: int) -> tuple[list[dict[str, Any]], int]:
+        """The replay after `after` and the highest seq it covers.
+
+        The room's last seq is read first: seqs are given out under the room row's lock and committed in order, so
+        every message up to it is committed and in the replay read next, which may hold newer ones too. (Read
+        after the replay, it could name a message stored in between that the replay missed, whose live event
+        would then be dropped as already sent.)
+        """
+        last = selectors.last_seq(self.room.id)
+        replayed = list(selectors.replay(room_id=self.room.id, after=after, language=self.language))
+        seqs = [event["message"]["seq"] for event in replayed if event["type"] == "message.new"]
+        return replayed, max([last, *seqs])
 
     async def on_language_set(self, frame: dict[str, Any]) -> None:
         language = frame.get("language")
@@ -210,9 +286,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def chat_event(self, payload: dict[str, Any]) -> None:
         if payload.get("exclude_channel") == self.channel_name:
             return
-        event = payload["event"]
-        if event["type"] == "message.new" and event["message"]["seq"] <= self.replayed_through:
-            return  # already sent by a resume
+        if self.held_during_resume is not None:
+            self.held_during_resume.append(payload["event"])
+            return
+        await self.forward_live(payload["event"])
+
+    async def forward_live(self, event: dict[str, Any]) -> None:
+        if event["type"] == "message.new":
+            seq = event["message"]["seq"]
+            if seq <= self.replayed_through:
+                return  # already sent by a resume
+            if len(self.sent_live) >= MAX_REMEMBERED_LIVE_SEQS:
+                self.sent_live.clear()  # a resume comes right after a (re)connect; old seqs no longer matter
+            self.sent_live.add(seq)
         await self.send_event(event)
 
     async def membership_ended(self, payload: dict[str, Any]) -> None:

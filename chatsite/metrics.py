@@ -43,7 +43,7 @@ MODEL_IN_USE = Gauge(
 FLAGS = Counter("bridge_flags_total", "Messages newly flagged for moderators")
 ERRORS = Counter(
     "bridge_errors_total",
-    "Failures worth an alert: translation_failed, emotion_gave_up, followups_lost, model_load_failed",
+    "Failures worth an alert: translation_failed, emotion_gave_up, followups_lost, model_load_failed, broadcast_failed",
     ["kind"],
 )
 SWEEP_RESENT = Counter("bridge_sweep_resent_total", "Follow-up tasks the sweeper re-sent", ["kind"])

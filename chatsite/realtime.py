@@ -6,10 +6,18 @@ channel layer is at-most-once: nothing here is the truth, the database is, and c
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
+from collections import deque
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+
+from chatsite import metrics
+
+logger = logging.getLogger(__name__)
 
 FORWARD = "chat.event"  # consumer handler chat_event: forward to the client as is
 MEMBERSHIP_ENDED = "membership.ended"  # consumer handler membership_ended: close the socket
@@ -28,8 +36,64 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+class _LoopSender:
+    """Group sends handed over from sync threads to this process's event loop, sent there one by one in the order
+    they were handed over.
+
+    The consumers' database work runs on one shared thread. With `async_to_sync` that thread waited for every
+    group send (several Redis round trips) before it could serve the next socket; handing the send over costs it
+    nothing. One drain task at a time works through the hand-overs in order, so message.new events leave this
+    process in seq order, as they did when the thread waited. The task ends when nothing is left (so no task
+    outlives a test's event loop) and the next hand-over starts another.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self.drainer: asyncio.Task[None] | None = None
+
+    def usable(self) -> bool:
+        return self.loop.is_running() and not self.loop.is_closed()
+
+    def submit(self, group: str, payload: dict[str, Any]) -> None:
+        self.loop.call_soon_threadsafe(self._enqueue, group, payload)
+
+    def _enqueue(self, group: str, payload: dict[str, Any]) -> None:  # on the loop's thread, like _drain
+        self.pending.append((group, payload))
+        if self.drainer is None or self.drainer.done():
+            self.drainer = self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        layer = get_channel_layer()
+        while self.pending:
+            group, payload = self.pending.popleft()
+            try:
+                await layer.group_send(group, payload)
+            except Exception:
+                # At-most-once, like every channel-layer send: the row is stored, clients resume from it.
+                metrics.ERRORS.labels(kind="broadcast_failed").inc()
+                logger.exception("group send to %s failed", group)
+
+
+_sender: _LoopSender | None = None
+_sender_lock = threading.Lock()
+
+
+async def send_from_this_loop() -> None:
+    """Route the sync side's group sends through the running event loop (called by consumers as they connect)."""
+    global _sender
+    loop = asyncio.get_running_loop()
+    with _sender_lock:
+        if _sender is None or _sender.loop is not loop or not _sender.usable():
+            _sender = _LoopSender(loop)
+
+
 def _send(group: str, payload: dict[str, Any]) -> None:
-    async_to_sync(get_channel_layer().group_send)(group, payload)
+    sender = _sender
+    if sender is not None and sender.usable():
+        sender.submit(group, payload)
+    else:  # a Celery worker, a management command, or a web process before its first websocket
+        async_to_sync(get_channel_layer().group_send)(group, payload)
 
 
 def broadcast_to_room(room_id: int, event: dict[str, Any]) -> None:

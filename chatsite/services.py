@@ -9,8 +9,7 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -119,8 +118,14 @@ def remove_member(*, room: Room, user: User) -> None:
 
 def _next_seq(room_id: int) -> int:
     # The UPDATE takes the row's write lock before the read, so concurrent posts get distinct, increasing seqs.
-    Room.objects.filter(pk=room_id).update(last_seq=F("last_seq") + 1)
-    return Room.objects.filter(pk=room_id).values_list("last_seq", flat=True).get()
+    # One statement with RETURNING (SQLite >= 3.35 and PostgreSQL both have it): the send path's hottest query.
+    table = connection.ops.quote_name(Room._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET last_seq = last_seq + 1 WHERE id = %s RETURNING last_seq", [room_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Room.DoesNotExist(room_id)
+    return row[0]
 
 
 def _validate_text(text: object, max_chars: int) -> str:
@@ -153,10 +158,8 @@ def post_message(*, room: Room, author: User, text: str, client_id: object, max_
     """
     text = _validate_text(text, max_chars)
     parsed_client_id = _parse_client_id(client_id)
-    if parsed_client_id is not None:
-        existing = Message.objects.filter(author=author, client_id=parsed_client_id).first()
-        if existing is not None:
-            return existing, False
+    # No look-up of the client_id first: the unique constraint answers a repeat, and a first send (nearly all of
+    # them) saves a query.
     try:
         with transaction.atomic():
             detection = pipeline.detect_language(text, fallback=author.language)
@@ -172,7 +175,7 @@ def post_message(*, room: Room, author: User, text: str, client_id: object, max_
             )
             transaction.on_commit(partial(_announce_new, message))
     except IntegrityError:
-        # Two sends of one client_id raced: the other one won. Answer with its message.
+        # This client_id was stored before (a resend, or two sends raced): answer with that message.
         if parsed_client_id is None:
             raise
         return Message.objects.get(author=author, client_id=parsed_client_id), False

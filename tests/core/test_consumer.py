@@ -82,11 +82,18 @@ async def test_send_acks_sender_and_delivers_to_every_member(room_setup):
     b, ok_b, _ = await connect(room.slug, await token_for(bob))
     assert ok_a and ok_b
     client_id = str(uuid.uuid4())
-    ack = await send_message(a, "Hello everyone, how are you today?", client_id)
+    await a.send_json_to({"type": "message.send", "client_id": client_id, "text": "Hello everyone, how are you today?"})
+    # The sender gets its ack and the room's message.new, in either order (the protocol does not fix one).
+    to_sender = {}
+    while len(to_sender) < 2:
+        event = await a.receive_json_from(timeout=5)
+        if event["type"] in ("message.ack", "message.new"):
+            assert event["type"] not in to_sender
+            to_sender[event["type"]] = event
+    ack = to_sender["message.ack"]
     assert ack["client_id"] == client_id
     assert ack["message"]["seq"] == 1 and ack["message"]["author"] == "alice"
-    for communicator in (a, b):
-        new = await receive_until(communicator, "message.new")
+    for new in (to_sender["message.new"], await receive_until(b, "message.new")):
         assert new["message"]["text"] == "Hello everyone, how are you today?"
         assert new["message"]["id"] == ack["message"]["id"]
     await a.disconnect()
@@ -209,6 +216,90 @@ async def test_rate_limit_drops_and_answers_rate_limited(room_setup, settings):
     assert codes == ["ack"] * 5 + ["rate_limited"] * 2
     assert await database_sync_to_async(Message.objects.count)() == 5
     await a.disconnect()
+
+
+async def test_a_burst_past_the_frame_queue_is_refused_per_frame_and_nothing_is_lost(room_setup, settings, monkeypatch):
+    """Frames wait in a bounded per-connection queue; the ones past it get rate_limited with their client_id, every
+    client_id gets exactly one answer, and exactly the acked ones are stored."""
+    from chatsite import consumers
+
+    monkeypatch.setattr(consumers, "MAX_QUEUED_FRAMES", 3)  # small, so a burst outruns the database for sure
+    settings.BRIDGE_SEND_RATE_PER_MINUTE = 10_000
+    room, alice, _, _ = room_setup
+    a, _, _ = await connect(room.slug, await token_for(alice))
+    client_ids = [str(uuid.uuid4()) for _ in range(60)]
+    for i, client_id in enumerate(client_ids):
+        await a.send_input({"type": "websocket.receive", "text": json.dumps(
+            {"type": "message.send", "client_id": client_id, "text": f"burst {i}"}
+        )})  # fmt: skip
+    answers: dict[str, str] = {}
+    while len(answers) < len(client_ids):
+        event = await a.receive_json_from(timeout=10)
+        if event["type"] == "message.ack":
+            assert event["client_id"] not in answers
+            answers[event["client_id"]] = "ack"
+        elif event["type"] == "error":
+            assert event["code"] == "rate_limited" and event["client_id"] not in answers, event
+            answers[event["client_id"]] = event["detail"]
+    refused = [cid for cid, answer in answers.items() if answer != "ack"]
+    assert refused and all("in flight" in answers[cid] for cid in refused)
+    stored = set(
+        await database_sync_to_async(lambda: [str(c) for c in Message.objects.values_list("client_id", flat=True)])()
+    )
+    assert stored == {cid for cid, answer in answers.items() if answer == "ack"}
+    await send_message(a, "still open")  # the socket works after the burst
+    await a.disconnect()
+
+
+async def test_events_reach_a_member_while_its_own_send_waits(room_setup):
+    """A member's queued sends do not hold back what the room sends it: bob's message.new reaches alice before
+    alice's own long burst of sends has been worked through."""
+    room, alice, bob, _ = room_setup
+    a, _, _ = await connect(room.slug, await token_for(alice))
+    b, _, _ = await connect(room.slug, await token_for(bob))
+    for i in range(30):
+        await a.send_json_to({"type": "message.send", "client_id": str(uuid.uuid4()), "text": f"alice {i}"})
+    await send_message(b, "bob in the middle")
+    acks_before = 0
+    while True:
+        event = await a.receive_json_from(timeout=10)
+        if event["type"] == "message.ack":
+            acks_before += 1
+        if event["type"] == "message.new" and event["message"]["text"] == "bob in the middle":
+            break
+    assert acks_before < 30
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_live_messages_during_a_resume_come_after_it_once(room_setup):
+    """Messages stored around a resume reach the client exactly once: in the replay or live, and the live ones
+    after resume.done are newer than its seq, in order. (The replay used to read the room's last seq after the
+    history, and a message stored in between was neither replayed nor forwarded.)"""
+    room, alice, bob, _ = room_setup
+    a, _, _ = await connect(room.slug, await token_for(alice))
+    for i in range(1, 4):
+        await send_message(a, f"before {i}")
+    b, _, _ = await connect(room.slug, await token_for(bob))
+    await b.send_json_to({"type": "resume", "after": 0})
+    for i in range(10):  # sent while bob's resume runs: a's frames and b's replay interleave on the server
+        await a.send_json_to({"type": "message.send", "client_id": str(uuid.uuid4()), "text": f"during {i}"})
+    seqs, done_seq, done_at = [], None, None
+    while len(seqs) < 13:
+        event = await b.receive_json_from(timeout=10)
+        if event["type"] == "message.new":
+            seqs.append(event["message"]["seq"])
+        elif event["type"] == "resume.done":
+            done_seq, done_at = event["seq"], len(seqs)
+    assert done_at is not None
+    assert sorted(seqs) == list(range(1, 14))  # each exactly once
+    # Before resume.done: everything up to its seq (a few may have come live before the resume frame was read);
+    # after it: only newer ones, in order.
+    assert set(range(1, done_seq + 1)) <= set(seqs[:done_at])
+    assert seqs[done_at:] == sorted(seqs[done_at:]) and all(seq > done_seq for seq in seqs[done_at:])
+    assert await b.receive_nothing(timeout=0.3)
+    await a.disconnect()
+    await b.disconnect()
 
 
 async def test_resume_replays_missed_messages_in_order_then_live(room_setup):

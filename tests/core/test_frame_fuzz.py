@@ -43,6 +43,7 @@ frames = st.one_of(
 )
 ERROR_CODES = {
     "bad_frame", "bad_json", "unknown_type", "invalid_client_id", "rate_limited", "invalid_text", "text_too_long",
+    "empty_text",
     "unknown_language", "not_found", "forbidden", "invalid_id",
 }  # fmt: skip
 
