@@ -170,3 +170,13 @@ def test_build_default_model_with_an_existing_encoder(tiny_base: Path, tmp_path:
     assert metrics["hyperparameters"]["learning_rate"] == 1e-4 and metrics["test"]["n"] > 0
     (prediction,) = SentimentEngine.from_directory(tmp_path / "models" / "default", device="cpu").predict_batch(["ok"])
     assert prediction.emotion in prediction.probabilities
+
+
+def test_build_models_threads_choice() -> None:
+    """A number is taken as given; auto is every core on an idle machine and one on a busy one."""
+    import os
+
+    from sentiment.management.commands.build_models import training_threads
+
+    assert training_threads("3") == 3 and training_threads("0") == 1
+    assert training_threads("auto") in {1, os.cpu_count()}
