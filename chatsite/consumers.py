@@ -192,23 +192,27 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if not allowed:
             raise FrameError("rate_limited", "Too many messages; slow down and retry shortly.", client_id)
         with metrics.SEND_SECONDS.time():
-            payload = await database_sync_to_async(self._post)(frame.get("text"), client_id)
+            payload, handovers = await database_sync_to_async(self._post)(frame.get("text"), client_id)
+            # The ack follows the room's message.new out of this process, as when the broadcast was sent from the
+            # database thread: once a client holds the ack, a member who connects later gets it by resume.
+            await realtime.wait_until_sent(handovers)
             await self.send_event(events.message_ack(client_id, payload))
 
-    def _post(self, text: Any, client_id: str) -> dict[str, Any]:
+    def _post(self, text: Any, client_id: str) -> tuple[dict[str, Any], list]:
         if not selectors.is_member(room_id=self.room.id, user_id=self.user.id):
             raise selectors.NotAMember(self.room.slug)
-        message, created = services.post_message(
-            room=self.room,
-            author=self.user,
-            text=text,
-            client_id=client_id,
-            max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS,
-        )
+        with realtime.collecting_handovers() as handovers:
+            message, created = services.post_message(
+                room=self.room,
+                author=self.user,
+                text=text,
+                client_id=client_id,
+                max_chars=settings.BRIDGE_MAX_MESSAGE_CHARS,
+            )
         if created:
-            return selectors.new_message_payload(message)
+            return selectors.new_message_payload(message), handovers
         # A repeated client_id: the stored message, with whatever translations and emotion it has by now.
-        return selectors.message_payload(selectors.message_by_id(message.id))
+        return selectors.message_payload(selectors.message_by_id(message.id)), handovers
 
     async def on_resume(self, frame: dict[str, Any]) -> None:
         after = frame.get("after", 0)

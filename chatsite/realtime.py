@@ -10,6 +10,9 @@ import asyncio
 import logging
 import threading
 from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -49,30 +52,34 @@ class _LoopSender:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.pending: deque[tuple[str, dict[str, Any]]] = deque()
+        self.pending: deque[tuple[str, dict[str, Any], Future[None]]] = deque()
         self.drainer: asyncio.Task[None] | None = None
 
     def usable(self) -> bool:
         return self.loop.is_running() and not self.loop.is_closed()
 
-    def submit(self, group: str, payload: dict[str, Any]) -> None:
-        self.loop.call_soon_threadsafe(self._enqueue, group, payload)
+    def submit(self, group: str, payload: dict[str, Any]) -> Future[None]:
+        sent: Future[None] = Future()
+        self.loop.call_soon_threadsafe(self._enqueue, group, payload, sent)
+        return sent
 
-    def _enqueue(self, group: str, payload: dict[str, Any]) -> None:  # on the loop's thread, like _drain
-        self.pending.append((group, payload))
+    def _enqueue(self, group: str, payload: dict[str, Any], sent: Future[None]) -> None:  # on the loop's thread
+        self.pending.append((group, payload, sent))
         if self.drainer is None or self.drainer.done():
             self.drainer = self.loop.create_task(self._drain())
 
     async def _drain(self) -> None:
         layer = get_channel_layer()
         while self.pending:
-            group, payload = self.pending.popleft()
+            group, payload, sent = self.pending.popleft()
             try:
                 await layer.group_send(group, payload)
             except Exception:
                 # At-most-once, like every channel-layer send: the row is stored, clients resume from it.
                 metrics.ERRORS.labels(kind="broadcast_failed").inc()
                 logger.exception("group send to %s failed", group)
+            finally:
+                sent.set_result(None)
 
 
 _sender: _LoopSender | None = None
@@ -88,12 +95,35 @@ async def send_from_this_loop() -> None:
             _sender = _LoopSender(loop)
 
 
+_handed_over = threading.local()
+
+
 def _send(group: str, payload: dict[str, Any]) -> None:
     sender = _sender
     if sender is not None and sender.usable():
-        sender.submit(group, payload)
+        sent = sender.submit(group, payload)
+        if getattr(_handed_over, "futures", None) is not None:
+            _handed_over.futures.append(sent)
     else:  # a Celery worker, a management command, or a web process before its first websocket
         async_to_sync(get_channel_layer().group_send)(group, payload)
+
+
+@contextmanager
+def collecting_handovers() -> Iterator[list[Future[None]]]:
+    """Collects the group sends this thread hands to the event loop inside the block, as futures that complete
+    once each has been sent, so that a caller on the loop can wait for them (see `wait_until_sent`)."""
+    previous = getattr(_handed_over, "futures", None)
+    _handed_over.futures = collected = []
+    try:
+        yield collected
+    finally:
+        _handed_over.futures = previous
+
+
+async def wait_until_sent(handovers: list[Future[None]], timeout_s: float = 5.0) -> None:
+    """Waits until the handed-over group sends have left this process (never raises: they are at-most-once)."""
+    if handovers:
+        await asyncio.wait([asyncio.wrap_future(sent) for sent in handovers], timeout=timeout_s)
 
 
 def broadcast_to_room(room_id: int, event: dict[str, Any]) -> None:
