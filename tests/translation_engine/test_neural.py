@@ -83,11 +83,17 @@ def test_batch_equals_one_by_one(hf_engine: Seq2SeqEngine, ct2_engine: CTranslat
 
 
 def test_hf_and_ctranslate2_agree(hf_engine: Seq2SeqEngine, ct2_engine: CTranslate2Engine) -> None:
-    # int8 weights may flip a near-tie token; the tiny model's greedy outputs must still agree almost always.
+    # int8 weights may flip a near-tie token, and a 150-step model has many near ties (which name or noun it
+    # picks): how many depends on the CPU the model was trained and run on (on one machine 9 of 10 outputs
+    # matched, on another 6, each differing by one word). So: close in chrF, most outputs identical. The
+    # float32 conversion must match exactly (next test).
+    from sacrebleu.metrics import CHRF
+
     hf = hf_engine.translate_batch(SENTENCES, "en", "es")
     ct2 = ct2_engine.translate_batch(SENTENCES, "en", "es")
     agree = sum(a == b for a, b in zip(hf, ct2, strict=True))
-    assert agree >= len(SENTENCES) - 1, list(zip(hf, ct2, strict=True))
+    closeness = CHRF().corpus_score(ct2, [hf]).score
+    assert agree >= len(SENTENCES) // 2 and closeness >= 75, (closeness, list(zip(hf, ct2, strict=True)))
 
 
 def test_hf_and_ctranslate2_float32_identical(tiny_model_dir: Path, hf_engine: Seq2SeqEngine) -> None:
