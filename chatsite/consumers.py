@@ -2,8 +2,8 @@
 
 Channels dispatches one message at a time per consumer. Client frames are therefore queued and worked through, in
 order, by a task of the connection's own: while this client's send waits for the database, the room's events keep
-flowing to it instead of waiting behind it. While a resume replays history, live events still reach the socket;
-message.new events the replay already sent (or is about to send) are dropped (the seq tells).
+flowing to it instead of waiting behind it. Live events that arrive while a resume reads history are held and sent
+after resume.done; a message.new is sent once either way (the seq tells).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from concurrent.futures import Future
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -198,7 +199,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await realtime.wait_until_sent(handovers)
             await self.send_event(events.message_ack(client_id, payload))
 
-    def _post(self, text: Any, client_id: str) -> tuple[dict[str, Any], list]:
+    def _post(self, text: Any, client_id: str) -> tuple[dict[str, Any], list[Future[None]]]:
         if not selectors.is_member(room_id=self.room.id, user_id=self.user.id):
             raise selectors.NotAMember(self.room.slug)
         with realtime.collecting_handovers() as handovers:

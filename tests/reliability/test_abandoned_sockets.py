@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import uuid
 
 import pytest
@@ -18,11 +17,6 @@ from tests.reliability.conftest import ResilientClient
 pytestmark = pytest.mark.integration
 
 GHOST_SOCKETS = 8
-
-
-def _healthz(product) -> dict:
-    with urllib.request.urlopen(f"{product.url}/healthz", timeout=30) as response:
-        return json.loads(response.read())
 
 
 def test_abandoned_sockets_leave_delivery_and_the_channel_layer_working(live_product):
@@ -63,5 +57,5 @@ def test_abandoned_sockets_leave_delivery_and_the_channel_layer_working(live_pro
     assert set(range(seen["first"]["seq"], seen["probe"]["seq"])) <= reader.seen
     assert seen["arrived"]["message"]["seq"] == seen["probe"]["seq"]
     for _ in range(3):
-        health = _healthz(live_product)
+        _, health = live_product.api("GET", "/healthz")
         assert health["checks"]["channel_layer"] is True, health
