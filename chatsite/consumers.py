@@ -3,7 +3,8 @@
 Channels dispatches one message at a time per consumer. Client frames are therefore queued and worked through, in
 order, by a task of the connection's own: while this client's send waits for the database, the room's events keep
 flowing to it instead of waiting behind it. Live events that arrive while a resume reads history are held and sent
-after resume.done; a message.new is sent once either way (the seq tells).
+after resume.done, less those the replay already sent (the seq tells). As CONTRACT.md says, the replay holds every
+message after the resume's seq, so one that came live just before the resume frame was read comes again in it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ CLOSE_INTERNAL_ERROR = 1011
 # Frames received but not yet handled, per connection. A well-behaved client has one or two in flight; past this
 # it is outrunning its own socket's database work and gets rate_limited instead of an ever longer queue.
 MAX_QUEUED_FRAMES = 64
-# The seqs of message.new events sent live, so that a resume does not send them again.
-MAX_REMEMBERED_LIVE_SEQS = 1000
 
 
 class FrameError(Exception):
@@ -91,7 +90,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         self.joined_groups = True
         self.frames: asyncio.Queue[tuple[str | None, bytes | None]] = asyncio.Queue(maxsize=MAX_QUEUED_FRAMES)
-        self.sent_live: set[int] = set()
         self.frame_worker = asyncio.create_task(self._work_through_frames())
         await realtime.send_from_this_loop()
         await self.accept()
@@ -220,13 +218,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise FrameError("bad_frame", "resume needs 'after': a non-negative integer seq.")
         # Live events that come while the replay is read are held and sent after it: the client sees history in
-        # order, then live, and never a message twice.
+        # order, then live, and no live message the replay already sent.
         self.held_during_resume = []
         try:
             replayed, last = await database_sync_to_async(self._replay)(after)
             for event in replayed:
-                if event["type"] == "message.new" and event["message"]["seq"] in self.sent_live:
-                    continue  # came live between the connect and this resume: once is enough
                 await self.send_event(event)
             # Every message up to `last` was in the replay; later ones come live (held above until now).
             self.replayed_through = max(self.replayed_through, last)
@@ -297,13 +293,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.forward_live(payload["event"])
 
     async def forward_live(self, event: dict[str, Any]) -> None:
-        if event["type"] == "message.new":
-            seq = event["message"]["seq"]
-            if seq <= self.replayed_through:
-                return  # already sent by a resume
-            if len(self.sent_live) >= MAX_REMEMBERED_LIVE_SEQS:
-                self.sent_live.clear()  # a resume comes right after a (re)connect; old seqs no longer matter
-            self.sent_live.add(seq)
+        if event["type"] == "message.new" and event["message"]["seq"] <= self.replayed_through:
+            return  # already sent by a resume
         await self.send_event(event)
 
     async def membership_ended(self, payload: dict[str, Any]) -> None:
