@@ -60,14 +60,16 @@ def engine() -> SentimentEngine:
                 metrics.ERRORS.labels(kind="model_load_failed").inc()
                 raise ModelUnavailable(f"no emotion checkpoint at {path} (build it: python manage.py build_models)")
             try:
-                loaded = SentimentEngine.from_directory(path, name="bridge-emotion", version=version)
+                loaded = SentimentEngine.from_directory(
+                    path, name="bridge-emotion", version=version, cpu_int8=settings.BRIDGE_SENTIMENT_CPU_INT8
+                )
             except Exception as exc:
                 metrics.ERRORS.labels(kind="model_load_failed").inc()
                 raise ModelUnavailable(f"emotion checkpoint at {path} failed to load: {exc}") from exc
             metrics.serve_model("sentiment", loaded.label, _engine.label if _engine is not None else None)
             _engine = loaded
             _engine_source = (str(path), version)
-            logger.info("emotion engine %s loaded from %s", version, path)
+            logger.info("emotion engine %s (%s) loaded from %s", version, loaded.precision, path)
         _refresh_shadow()
         _loaded_stamp = stamp
         return _engine
@@ -88,7 +90,10 @@ def _refresh_shadow() -> None:
     elif _shadow is None or _shadow[1] != candidate.version:
         try:
             loaded = SentimentEngine.from_directory(
-                candidate.model_dir, name="bridge-emotion", version=candidate.version
+                candidate.model_dir,
+                name="bridge-emotion",
+                version=candidate.version,
+                cpu_int8=settings.BRIDGE_SENTIMENT_CPU_INT8,
             )
             _shadow = (candidate.id, candidate.version, loaded)
         except Exception:

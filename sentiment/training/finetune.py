@@ -382,20 +382,24 @@ def evaluate_checkpoint(
     hostile_threshold: float = 0.5,
     max_length: int = 64,
     batch_size: int = 64,
+    cpu_int8: bool = False,
 ) -> dict[str, Any]:
-    """Score a checkpoint through :class:`SentimentEngine` (the code path production uses) on ``examples``."""
+    """Score a checkpoint through :class:`SentimentEngine` (the code path production uses) on ``examples``;
+    ``cpu_int8`` scores it the way a CPU worker serves it by default."""
     from sklearn.metrics import average_precision_score, classification_report, confusion_matrix
 
     from sentiment.engine import SentimentEngine
 
-    engine = SentimentEngine.from_directory(model_dir, device="cpu", max_length=max_length, batch_size=batch_size)
+    engine = SentimentEngine.from_directory(
+        model_dir, device="cpu", max_length=max_length, batch_size=batch_size, cpu_int8=cpu_int8
+    )
     predictions = engine.predict_batch([e.text for e in examples])
     emotion_probs = np.array([[p.probabilities[e] for e in EMOTIONS] for p in predictions])
     hostile_scores = np.array([p.hostile_score for p in predictions])
     gold = [e.emotion for e in examples]
     gold_hostile = np.array([e.hostile for e in examples], dtype=bool)
     predicted = [p.emotion for p in predictions]
-    result: dict[str, Any] = {"n": len(examples)}
+    result: dict[str, Any] = {"n": len(examples), "precision": engine.precision}
     result.update(_scores(emotion_probs, hostile_scores, gold, gold_hostile, hostile_threshold))
     result["polarity_accuracy"] = float(
         np.mean([POLARITY_OF[g] == p.polarity for g, p in zip(gold, predictions, strict=True)])
@@ -426,6 +430,14 @@ def evaluate_checkpoint(
         per_language[language] = {"n": len(rows), "hostile_support": int(gold_hostile[rows].sum()), **figures}
     result["per_language"] = per_language
     return result
+
+
+def int8_summary(figures: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of an int8 evaluation (the full tables stay those of fp32, the trained weights)."""
+    keys = ("n", "precision", "accuracy", "macro_f1", "hostile_precision", "hostile_recall", "polarity_accuracy")
+    return {key: figures[key] for key in keys} | {
+        "per_language_macro_f1": {language: fig["macro_f1"] for language, fig in figures["per_language"].items()}
+    }
 
 
 def _plot_confusion(matrix: list[list[int]], labels: Sequence[str], path: Path) -> None:
@@ -460,6 +472,15 @@ def _evaluate_and_report(
     test = evaluate_checkpoint(
         out_dir, splits.test, hostile_threshold=config.hostile_threshold, max_length=config.max_length
     )
+    test_int8 = int8_summary(
+        evaluate_checkpoint(
+            out_dir,
+            splits.test,
+            hostile_threshold=config.hostile_threshold,
+            max_length=config.max_length,
+            cpu_int8=True,
+        )
+    )
     _plot_confusion(test["confusion_matrix"]["matrix"], EMOTIONS, out_dir / "confusion_matrix.png")
     plot_curves(log_history, out_dir / "training_curves.png")
     languages = sorted({e.language for e in splits.train + splits.test if e.language})
@@ -474,12 +495,14 @@ def _evaluate_and_report(
         "hyperparameters": {k: v for k, v in asdict(config).items() if k != "extra"} | config.extra,
         **extra,
         "test": test,
+        "test_int8": test_int8,
     }
     write_metrics(out_dir, metrics)
     log(
         f"test: accuracy={test['accuracy']:.4f} macro_f1={test['macro_f1']:.4f} "
         f"hostile P/R={test['hostile_precision']:.3f}/{test['hostile_recall']:.3f}; per language macro-F1: "
         + ", ".join(f"{lang}={fig['macro_f1']:.3f}" for lang, fig in test["per_language"].items())
+        + f"; int8 on CPU (opt-in): macro_f1={test_int8['macro_f1']:.4f}"
     )
     per_language_table = [
         "| language | n | accuracy | macro-F1 | hostile P | hostile R |",

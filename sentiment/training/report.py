@@ -74,6 +74,18 @@ def markdown_tables(metrics: dict[str, Any], vader: dict[str, Any] | None = None
             else ")"
         ),
         "",
+    ]
+    served = metrics.get("test_int8")
+    if served:
+        lines += [
+            f"In int8 on a CPU worker (opt-in, BRIDGE_SENTIMENT_CPU_INT8=1): accuracy {served['accuracy']:.3f}, "
+            f"macro-F1 {served['macro_f1']:.3f}, hostile precision {served['hostile_precision']:.3f}, recall "
+            f"{served['hostile_recall']:.3f}; macro-F1 per language "
+            + ", ".join(f"{lang} {value:.3f}" for lang, value in served["per_language_macro_f1"].items())
+            + ".",
+            "",
+        ]
+    lines += [
         "| language | rows | accuracy | macro-F1 | hostile rows | hostile P | hostile R |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -118,3 +118,23 @@ def test_concurrent_callers_get_their_own_results(engine: SentimentEngine) -> No
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda batch: [p.emotion for p in engine.predict_batch(batch)], batches))
     assert got == expected
+
+
+def test_cpu_int8_quantizes_every_linear_and_keeps_the_answers(tiny_trained: tuple[Path, dict]) -> None:
+    fp32 = SentimentEngine.from_directory(tiny_trained[0], device="cpu")
+    int8 = SentimentEngine.from_directory(tiny_trained[0], device="cpu", cpu_int8=True)
+    assert (fp32.precision, int8.precision) == ("fp32", "int8")
+    modules = list(int8.model.modules())
+    assert not any(type(m) is torch.nn.Linear for m in modules), "a float Linear was left behind"
+    assert sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in modules) > 0
+    texts = [*TEXTS, "you idiot, so mad again", "happy today"]
+    for a, b in zip(fp32.predict_batch(texts), int8.predict_batch(texts), strict=True):
+        assert sum(b.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert a.hostile_score == pytest.approx(b.hostile_score, abs=0.05)
+        assert a.probabilities[a.emotion] == pytest.approx(b.probabilities[a.emotion], abs=0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cpu_int8_is_ignored_off_the_cpu(tiny_trained: tuple[Path, dict]) -> None:
+    engine = SentimentEngine.from_directory(tiny_trained[0], device="cuda", cpu_int8=True)
+    assert engine.precision == "fp16"

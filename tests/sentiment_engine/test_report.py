@@ -25,3 +25,5 @@ def test_comparison_on_english_test_rows(tiny_trained: tuple[Path, dict], tmp_pa
         assert 0.0 <= comparison[system]["polarity_accuracy"] <= 1.0
     text = markdown_tables(metrics, comparison)
     assert "| VADER" in text and "| en |" in text and f"{metrics['test']['macro_f1']:.3f}" in text
+    int8 = metrics["test_int8"]
+    assert f"In int8 on a CPU worker (opt-in, BRIDGE_SENTIMENT_CPU_INT8=1): accuracy {int8['accuracy']:.3f}" in text
