@@ -37,15 +37,16 @@ def _latency_ms(run: Callable[[list[str]], Any], texts: Sequence[str], repeats: 
 def evaluate_sentiment(model_dir: Path) -> dict[str, Any]:
     from sentiment.engine import SentimentEngine
     from sentiment.training.data import load_splits
-    from sentiment.training.finetune import evaluate_checkpoint, int8_summary
+    from sentiment.training.finetune import evaluate_engine, int8_summary
 
     test = load_splits(settings.BASE_DIR / "data" / "sentiment").test
+    engine = SentimentEngine.from_directory(model_dir, device="cpu", batch_size=64)
     # The gate compares the trained weights (fp32); where CPU workers serve int8, its figures are reported beside.
-    metrics = evaluate_checkpoint(model_dir, test)
+    metrics = evaluate_engine(engine, test)
     if settings.BRIDGE_SENTIMENT_CPU_INT8:
-        metrics["int8"] = int8_summary(evaluate_checkpoint(model_dir, test, cpu_int8=True))
-    engine = SentimentEngine.from_directory(model_dir, device="cpu", cpu_int8=settings.BRIDGE_SENTIMENT_CPU_INT8)
-    metrics["latency"] = _latency_ms(engine.predict_batch, PROBE_TEXTS)
+        engine = engine.with_cpu_int8()
+        metrics["int8"] = int8_summary(evaluate_engine(engine, test))
+    metrics["latency"] = _latency_ms(engine.predict_batch, PROBE_TEXTS)  # of the precision served
     return metrics
 
 

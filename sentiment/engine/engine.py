@@ -115,10 +115,7 @@ class SentimentEngine:
         model = AutoModelForSequenceClassification.from_pretrained(
             path, local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=dtype
         ).to(resolved)
-        precision = "fp16" if dtype == torch.float16 else "fp32"
-        if cpu_int8 and resolved.type == "cpu":
-            model, precision = quantize_linear_int8(model), "int8"
-        return cls(
+        loaded = cls(
             model,
             tokenizer,
             device=resolved,
@@ -126,8 +123,26 @@ class SentimentEngine:
             version=version or "local",
             max_length=max_length,
             batch_size=batch_size,
-            precision=precision,
+            precision="fp16" if dtype == torch.float16 else "fp32",
         )
+        return loaded.with_cpu_int8() if cpu_int8 and resolved.type == "cpu" else loaded
+
+    def with_cpu_int8(self) -> SentimentEngine:
+        """A second engine over an int8 copy of this CPU engine's model (this one is left as it is)."""
+        if self.device.type != "cpu":
+            raise ValueError(f"int8 inference is for the CPU, not {self.device}")
+        quantized = type(self)(
+            quantize_linear_int8(self.model),
+            self.tokenizer,
+            device=self.device,
+            name=self.name,
+            version=self.version,
+            max_length=self.max_length,
+            batch_size=self.batch_size,
+            precision="int8",
+        )
+        quantized._tokenizer_lock = self._tokenizer_lock  # one tokenizer, one lock
+        return quantized
 
     @property
     def label(self) -> str:

@@ -382,17 +382,18 @@ def evaluate_checkpoint(
     hostile_threshold: float = 0.5,
     max_length: int = 64,
     batch_size: int = 64,
-    cpu_int8: bool = False,
 ) -> dict[str, Any]:
-    """Score a checkpoint through :class:`SentimentEngine` (the code path production uses) on ``examples``;
-    ``cpu_int8`` scores it the way a CPU worker serves it by default."""
-    from sklearn.metrics import average_precision_score, classification_report, confusion_matrix
-
+    """Score a checkpoint through :class:`SentimentEngine` (the code path production uses) on ``examples``."""
     from sentiment.engine import SentimentEngine
 
-    engine = SentimentEngine.from_directory(
-        model_dir, device="cpu", max_length=max_length, batch_size=batch_size, cpu_int8=cpu_int8
-    )
+    engine = SentimentEngine.from_directory(model_dir, device="cpu", max_length=max_length, batch_size=batch_size)
+    return evaluate_engine(engine, examples, hostile_threshold=hostile_threshold)
+
+
+def evaluate_engine(engine: Any, examples: Sequence[Example], *, hostile_threshold: float = 0.5) -> dict[str, Any]:
+    """Held-out figures of a loaded :class:`SentimentEngine` on ``examples`` (see :func:`evaluate_checkpoint`)."""
+    from sklearn.metrics import average_precision_score, classification_report, confusion_matrix
+
     predictions = engine.predict_batch([e.text for e in examples])
     emotion_probs = np.array([[p.probabilities[e] for e in EMOTIONS] for p in predictions])
     hostile_scores = np.array([p.hostile_score for p in predictions])
@@ -467,19 +468,13 @@ def _evaluate_and_report(
     extra: dict[str, Any],
     log: Callable[[str], None],
 ) -> dict[str, Any]:
+    from sentiment.engine import SentimentEngine
     from translation.training.common import plot_curves, write_metrics, write_model_card
 
-    test = evaluate_checkpoint(
-        out_dir, splits.test, hostile_threshold=config.hostile_threshold, max_length=config.max_length
-    )
+    engine = SentimentEngine.from_directory(out_dir, device="cpu", max_length=config.max_length, batch_size=64)
+    test = evaluate_engine(engine, splits.test, hostile_threshold=config.hostile_threshold)
     test_int8 = int8_summary(
-        evaluate_checkpoint(
-            out_dir,
-            splits.test,
-            hostile_threshold=config.hostile_threshold,
-            max_length=config.max_length,
-            cpu_int8=True,
-        )
+        evaluate_engine(engine.with_cpu_int8(), splits.test, hostile_threshold=config.hostile_threshold)
     )
     _plot_confusion(test["confusion_matrix"]["matrix"], EMOTIONS, out_dir / "confusion_matrix.png")
     plot_curves(log_history, out_dir / "training_curves.png")

@@ -75,13 +75,13 @@ def markdown_tables(metrics: dict[str, Any], vader: dict[str, Any] | None = None
         ),
         "",
     ]
-    served = metrics.get("test_int8")
-    if served:
+    int8 = metrics.get("test_int8")
+    if int8:
         lines += [
-            f"In int8 on a CPU worker (opt-in, BRIDGE_SENTIMENT_CPU_INT8=1): accuracy {served['accuracy']:.3f}, "
-            f"macro-F1 {served['macro_f1']:.3f}, hostile precision {served['hostile_precision']:.3f}, recall "
-            f"{served['hostile_recall']:.3f}; macro-F1 per language "
-            + ", ".join(f"{lang} {value:.3f}" for lang, value in served["per_language_macro_f1"].items())
+            f"In int8 on a CPU worker (opt-in, BRIDGE_SENTIMENT_CPU_INT8=1): accuracy {int8['accuracy']:.3f}, "
+            f"macro-F1 {int8['macro_f1']:.3f}, hostile precision {int8['hostile_precision']:.3f}, recall "
+            f"{int8['hostile_recall']:.3f}; macro-F1 per language "
+            + ", ".join(f"{lang} {value:.3f}" for lang, value in int8["per_language_macro_f1"].items())
             + ".",
             "",
         ]

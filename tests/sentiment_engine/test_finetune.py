@@ -56,10 +56,10 @@ def test_loss_falls_and_metrics_are_real(tiny_trained: tuple[Path, dict]) -> Non
     assert 0.0 <= test["hostile_precision"] <= 1.0 and test["hostile_support"] > 0
     assert metrics["labels"][:7] == ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
     assert set(metrics["labels"][7:]) == {"anger+hostile", "disgust+hostile"}
-    served = metrics["test_int8"]
-    assert (test["precision"], served["precision"]) == ("fp32", "int8")
-    assert served["n"] == test["n"] and set(served["per_language_macro_f1"]) == set(test["per_language"])
-    assert abs(served["accuracy"] - test["accuracy"]) <= 0.2, "int8 is scored on the same rows, close to fp32"
+    int8 = metrics["test_int8"]
+    assert (test["precision"], int8["precision"]) == ("fp32", "int8")
+    assert int8["n"] == test["n"] and set(int8["per_language_macro_f1"]) == set(test["per_language"])
+    assert abs(int8["accuracy"] - test["accuracy"]) <= 0.2, "int8 is scored on the same rows, close to fp32"
 
 
 def test_early_stopping_on_a_plateau(tiny_base: Path, tmp_path: Path) -> None:
