@@ -29,12 +29,22 @@ _CONFIG_OPTIONS = {
     "freeze_layers": "freeze_layers",
     "patience": "early_stopping_patience",
     "selection_metric": "selection_metric",
+    "average_epochs": "average_epochs",
+    "data_order_seed": "data_order_seed",
+    "soup_order_seeds": "soup_order_seeds",
     "precision": "precision",
     "seed": "seed",
     "validation_fraction": "validation_fraction",
     "hostile_threshold": "hostile_threshold",
 }
 assert set(_CONFIG_OPTIONS.values()) <= {f.name for f in fields(FinetuneConfig)}
+
+
+def _seed_list(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +83,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="early-stopping patience (epochs)",
     )
     parser.add_argument("--selection-metric", choices=SELECTION_METRICS, default=_DEFAULTS.selection_metric)
+    parser.add_argument(
+        "--average-epochs",
+        type=int,
+        default=_DEFAULTS.average_epochs,
+        help="average the weights of N epochs ending at the best one, kept when validation agrees (1: off)",
+    )
+    parser.add_argument(
+        "--data-order-seed",
+        type=int,
+        default=_DEFAULTS.data_order_seed,
+        help="seed of the data order and dropout (default: --seed, which also seeds the head and validation slice)",
+    )
+    parser.add_argument(
+        "--soup-order-seeds",
+        type=_seed_list,
+        default=_DEFAULTS.soup_order_seeds,
+        help="comma-separated data-order seeds: one run each, then the mean of their weights (e.g. 13,7)",
+    )
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default=_DEFAULTS.precision)
     parser.add_argument("--validation-fraction", type=float, default=_DEFAULTS.validation_fraction)
     parser.add_argument("--hostile-threshold", type=float, default=_DEFAULTS.hostile_threshold)

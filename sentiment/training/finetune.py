@@ -9,23 +9,26 @@ all.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sentiment.engine.labels import EMOTIONS, POLARITY_OF, label_name
+from translation.training.common import atomic_output_dir
 
 from .data import Example, SentimentSplits, load_splits
 
 FREEZE_CHOICES = ("none", "embeddings", "all-but-head")
 SELECTION_METRICS = ("macro_f1", "hostile_f1", "combined")
+_SCORES = ("accuracy", "macro_f1", "hostile_precision", "hostile_recall", "hostile_f1", "combined")
 
 
 @dataclass
@@ -46,6 +49,15 @@ class FinetuneConfig:
     class_weights: bool = True
     early_stopping_patience: int = 2
     selection_metric: str = "combined"  # what picks the best epoch and drives early stopping
+    # Average the trainable weights of this many epochs ending at the best one (1: the best epoch as it is).
+    # Kept only when the average does at least as well on validation as the best epoch alone.
+    average_epochs: int = 1
+    # Seed of the data order and dropout; None: ``seed``. The head's initial weights and the validation slice
+    # always follow ``seed``, so runs that differ only here start from the same point and can be averaged.
+    data_order_seed: int | None = None
+    # Two or more: train one run per data-order seed and average their weights (a "model soup"; see
+    # :func:`average_checkpoints`). Empty: one run.
+    soup_order_seeds: tuple[int, ...] = ()
     precision: str = "auto"  # auto | fp32 | fp16 | bf16 (mixed precision applies on CUDA only)
     seed: int = 13
     validation_fraction: float = 0.1
@@ -54,6 +66,10 @@ class FinetuneConfig:
     hostile_threshold: float = 0.5
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def order_seed(self) -> int:
+        return self.seed if self.data_order_seed is None else self.data_order_seed
+
     def validate(self) -> None:
         if self.freeze not in FREEZE_CHOICES:
             raise ValueError(f"freeze must be one of {FREEZE_CHOICES}, got {self.freeze!r}")
@@ -61,6 +77,10 @@ class FinetuneConfig:
             raise ValueError(f"selection_metric must be one of {SELECTION_METRICS}")
         if self.epochs <= 0 or self.batch_size < 1 or self.gradient_accumulation < 1 or self.max_length < 8:
             raise ValueError("epochs, batch_size, gradient_accumulation must be positive and max_length >= 8")
+        if self.average_epochs < 1:
+            raise ValueError("average_epochs must be at least 1 (1: no averaging)")
+        if len(set(self.soup_order_seeds)) != len(self.soup_order_seeds):
+            raise ValueError(f"soup_order_seeds must be distinct, got {self.soup_order_seeds}")
 
 
 class _Encoded:
@@ -189,6 +209,61 @@ def _trainer_class() -> type:
     return WeightedLossTrainer
 
 
+def _weight_snapshots_callback(directory: Path, keep: int) -> Any:
+    """A callback that writes the trainable weights at the end of every epoch to ``directory`` (safetensors),
+    keeping the newest ``keep``: on disk rather than in memory, so that ``--resume`` still finds them."""
+    from safetensors.torch import save_file
+    from transformers import TrainerCallback
+
+    class WeightSnapshots(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 (Trainer API)
+            directory.mkdir(parents=True, exist_ok=True)
+            weights = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+            save_file(weights, directory / f"step-{state.global_step}.safetensors")
+            for stale in _weight_snapshots(directory)[:-keep]:
+                stale.unlink()
+
+    return WeightSnapshots()
+
+
+def _weight_snapshots(directory: Path) -> list[Path]:
+    return sorted(directory.glob("step-*.safetensors"), key=lambda path: int(path.stem.removeprefix("step-")))
+
+
+def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, config: FinetuneConfig) -> dict:
+    """Replace the best epoch's weights by the mean of the ``config.average_epochs`` epochs ending at it when
+    that mean does at least as well on validation; returns what was tried and kept (for metrics.json).
+
+    Averaging neighbouring epochs of one run smooths out which epoch happened to win on ~600 validation rows
+    (docs/models.md: the held-out figure moved by a point between equally good epochs) at no inference cost.
+    """
+    from safetensors.torch import load_file
+
+    best_step = _step_of(trainer.state.best_model_checkpoint)
+    window = [p for p in _weight_snapshots(directory) if int(p.stem.removeprefix("step-")) <= (best_step or 0)]
+    window = window[-config.average_epochs :]
+    if len(window) < 2:
+        return {"epochs": len(window), "kept": False}
+    model = trainer.model
+    best = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    states = [load_file(path) for path in window]
+    averaged = {name: sum(state[name] for state in states) / len(states) for name in best}
+    model.load_state_dict(averaged, strict=False)
+    # predict() rather than evaluate(): the same figures without a new entry in the training history.
+    figures = trainer.predict(validation_set, metric_key_prefix="eval").metrics
+    key = f"eval_{config.selection_metric}"
+    kept = figures[key] >= trainer.state.best_metric
+    if not kept:
+        model.load_state_dict(best, strict=False)
+    return {
+        "epochs": len(window),
+        "steps": [int(p.stem.removeprefix("step-")) for p in window],
+        "validation": {k.removeprefix("eval_"): v for k, v in figures.items() if k.removeprefix("eval_") in _SCORES},
+        "best_epoch_validation": trainer.state.best_metric,
+        "kept": bool(kept),
+    }
+
+
 def make_readable(directory: Path) -> None:
     """Give a finished output dir the usual umask permissions: the temp dir it was built in is private (0700),
     and the workers that load the checkpoint may run as another user."""
@@ -243,6 +318,18 @@ def finetune_sentiment(
         raise FileNotFoundError(f"{base}: not a Hugging Face checkpoint directory (no config.json)")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty (pass overwrite to replace it)")
+    if len(config.soup_order_seeds) > 1:
+        return _finetune_soup(
+            data,
+            base,
+            out,
+            config=config,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            log=log,
+            callbacks=callbacks,
+        )
     splits = load_splits(data, seed=config.seed, validation_fraction=config.validation_fraction)
     labels = label_set(splits.train)
     label2id = {label: index for index, label in enumerate(labels)}
@@ -308,8 +395,8 @@ def finetune_sentiment(
         greater_is_better=True,
         logging_strategy="steps",
         logging_steps=10,
-        seed=config.seed,
-        data_seed=config.seed,
+        seed=config.order_seed,
+        data_seed=config.order_seed,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         disable_tqdm=not progress,
         report_to="none",
@@ -317,6 +404,8 @@ def finetune_sentiment(
         dataloader_pin_memory=torch.cuda.is_available(),
         **mixed_precision_flags(config.precision),
     )
+    snapshots = work / "weights"
+    averaging = [_weight_snapshots_callback(snapshots, config.average_epochs + config.early_stopping_patience)]
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -324,7 +413,12 @@ def finetune_sentiment(
         eval_dataset=validation_set,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_metrics_function(labels, config.hostile_threshold),
-        callbacks=[EarlyStoppingCallback(config.early_stopping_patience), EpochLogCallback(log), *callbacks],
+        callbacks=[
+            EarlyStoppingCallback(config.early_stopping_patience),
+            EpochLogCallback(log),
+            *(averaging if config.average_epochs > 1 else []),
+            *callbacks,
+        ],
         class_weights=torch.tensor(weights) if weights is not None else None,
     )
     checkpoint = get_last_checkpoint(str(work)) if resume and work.is_dir() else None
@@ -333,6 +427,14 @@ def finetune_sentiment(
     started = time.monotonic()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     train_seconds = time.monotonic() - started
+    average = _average_best_epochs(trainer, snapshots, validation_set, config) if config.average_epochs > 1 else None
+    if average and average["epochs"] > 1:
+        log(
+            f"weights averaged over {average['epochs']} epochs up to the best: validation "
+            f"{config.selection_metric} {average['validation'][config.selection_metric]:.4f} against "
+            f"{average['best_epoch_validation']:.4f} for the best epoch alone; "
+            + ("kept the average" if average["kept"] else "kept the best epoch")
+        )
 
     with atomic_output_dir(out, overwrite=overwrite) as temp:
         trainer.save_model(str(temp))  # the best epoch's weights (load_best_model_at_end)
@@ -354,12 +456,138 @@ def finetune_sentiment(
                 "best_step": _step_of(trainer.state.best_model_checkpoint),
                 "best_validation": _best_validation(trainer.state.log_history, trainer.state.best_model_checkpoint),
                 "resumed_from_step": _step_of(checkpoint),
+                "weight_average": average,
+                "validation_history": [
+                    {k: v for k, v in e.items() if k == "step" or k.removeprefix("eval_") in _SCORES}
+                    for e in trainer.state.log_history
+                    if "eval_macro_f1" in e
+                ],
             },
             log=log,
         )
         make_readable(temp)
     shutil.rmtree(work, ignore_errors=True)
     return metrics
+
+
+def _finetune_soup(
+    data: str | os.PathLike[str],
+    base: Path,
+    out: Path,
+    *,
+    config: FinetuneConfig,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    log: Callable[[str], None],
+    callbacks: Sequence[Any],
+) -> dict[str, Any]:
+    """One run per data-order seed (the members live in the work dir, so ``resume`` skips finished ones), then
+    the mean of their weights, evaluated and reported like a single run."""
+    work = work_dir_for(out)
+    if not resume and work.exists():
+        shutil.rmtree(work)
+    members: list[Path] = []
+    member_metrics: list[dict[str, Any]] = []
+    seeds = config.soup_order_seeds
+    for number, order_seed in enumerate(seeds, start=1):
+        member = work / f"member-order-seed-{order_seed}"
+        if resume and (member / "metrics.json").is_file():
+            log(f"soup member {number}/{len(seeds)} (data order seed {order_seed}): done before, reused")
+            metrics = json.loads((member / "metrics.json").read_text(encoding="utf-8"))
+        else:
+            log(f"soup member {number}/{len(seeds)}: data order seed {order_seed}")
+            member_config = replace(config, soup_order_seeds=(), data_order_seed=order_seed)
+            metrics = finetune_sentiment(
+                data,
+                base,
+                member,
+                config=member_config,
+                resume=resume,
+                overwrite=True,
+                progress=progress,
+                log=log,
+                callbacks=callbacks,
+            )
+        members.append(member)
+        member_metrics.append(metrics)
+
+    splits = load_splits(data, seed=config.seed, validation_fraction=config.validation_fraction)
+    from sentiment.engine import SentimentEngine
+
+    with atomic_output_dir(out, overwrite=overwrite) as temp:
+        labels = average_checkpoints(members, temp)
+        engine = SentimentEngine.from_directory(temp, device="cpu", max_length=config.max_length, batch_size=64)
+        validation = evaluate_engine(engine, splits.validation, hostile_threshold=config.hostile_threshold)
+        first = member_metrics[0]
+        history = [{"step": step, "loss": loss} for step, loss in first["train_loss_history"]]
+        history += [{"step": e["step"], **{f"eval_{k}": v for k, v in e.items() if k != "step"}}
+                    for e in first.get("validation_history", [])]  # fmt: skip
+        metrics = _evaluate_and_report(
+            temp,
+            splits=splits,
+            labels=labels,
+            config=config,
+            base=base,
+            log_history=history,  # the curves are the first member's
+            extra={
+                "train_seconds": round(sum(m["train_seconds"] for m in member_metrics), 1),
+                "soup": {
+                    "validation": {k: validation[k] for k in _SCORES if k in validation},
+                    "members": [
+                        {
+                            "data_order_seed": seed,
+                            "best_step": m["best_step"],
+                            "weight_average": m.get("weight_average"),
+                            "validation": {k: m["best_validation"].get(k) for k in _SCORES},
+                            "test": {
+                                k: m["test"][k] for k in ("accuracy", "macro_f1", "hostile_precision", "hostile_recall")
+                            },
+                            "test_per_language_macro_f1": {
+                                lang: fig["macro_f1"] for lang, fig in m["test"]["per_language"].items()
+                            },
+                        }
+                        for seed, m in zip(seeds, member_metrics, strict=True)
+                    ],
+                },
+            },
+            log=log,
+        )
+        make_readable(temp)
+    shutil.rmtree(work, ignore_errors=True)
+    return metrics
+
+
+def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> list[str]:
+    """Write the element-wise mean of ``checkpoints``' weights (same architecture and labels) to ``out``, with
+    the first one's config and tokenizer; returns the labels.
+
+    Fine-tuned copies of one pretrained encoder, started from the same head and differing only in data order,
+    stay in one basin of the loss: their mean is one model of the same size that scores like an ensemble of
+    them (Wortsman et al. 2022, "Model soups"), so inference costs what one model costs.
+    """
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        checkpoints[0], local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+    )
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    states = [load_file(Path(path) / "model.safetensors") for path in checkpoints]
+    for path, state in zip(checkpoints, states, strict=True):
+        if set(state) != set(states[0]) or any(state[k].shape != states[0][k].shape for k in state):
+            raise ValueError(f"{path}: weights do not match {checkpoints[0]} (other architecture or labels)")
+        other = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True).config
+        if [other.id2label[i] for i in range(other.num_labels)] != labels:
+            raise ValueError(f"{path}: labels differ from {checkpoints[0]}")
+    averaged = {name: sum(state[name].float() for state in states) / len(states) for name in states[0]}
+    _, unexpected = model.load_state_dict(averaged, strict=False)
+    if unexpected:
+        raise ValueError(f"weights the model does not have: {unexpected[:5]}")
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(checkpoints[0], local_files_only=True).save_pretrained(out)
+    return labels
 
 
 def _step_of(checkpoint: str | None) -> int | None:

@@ -72,6 +72,128 @@ def test_early_stopping_on_a_plateau(tiny_base: Path, tmp_path: Path) -> None:
     assert metrics["best_step"] == steps_per_epoch  # the first epoch stays the best
 
 
+def _record_trainable_weights(into: dict):
+    from transformers import TrainerCallback
+
+    class Record(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            into[state.global_step] = {
+                n: p.detach().cpu().numpy().copy() for n, p in model.named_parameters() if p.requires_grad
+            }
+
+    return Record()
+
+
+@pytest.mark.parametrize("learning_rate", [2e-3, 0.0])
+def test_weight_averaging_over_the_epochs_up_to_the_best(tiny_base: Path, tmp_path: Path, learning_rate: float) -> None:
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 6.0, "learning_rate": learning_rate, "average_epochs": 3})
+    seen: dict[int, dict] = {}
+    out = tmp_path / "out"
+    metrics = finetune_sentiment(
+        data, tiny_base, out, config=config, progress=False, log=_quiet, callbacks=[_record_trainable_weights(seen)]
+    )
+    average = metrics["weight_average"]
+    best = metrics["best_step"]
+    saved = load_file(out / "model.safetensors")
+    if learning_rate == 0.0:
+        # The validation figure never improves, so the first epoch stays the best: nothing before it to average.
+        assert best == min(seen) and average == {"epochs": 1, "kept": False}
+        for name, value in seen[best].items():
+            np.testing.assert_array_equal(saved[name], value)
+    else:
+        expected_steps = [step for step in sorted(seen) if step <= best][-3:]
+        assert len(expected_steps) > 1, "the tiny model keeps improving past its first epoch"
+        assert average["epochs"] == len(expected_steps) and average["steps"] == expected_steps
+        assert average["kept"] == (average["validation"]["combined"] >= average["best_epoch_validation"])
+        for name in seen[best]:
+            averaged = np.mean([seen[step][name] for step in expected_steps], axis=0)
+            wanted = averaged if average["kept"] else seen[best][name]
+            np.testing.assert_allclose(saved[name], wanted, rtol=1e-5, atol=1e-6, err_msg=name)
+    assert not work_dir_for(out.resolve()).exists(), "the epoch snapshots go with the work dir"
+
+
+def test_no_averaging_by_default(tiny_trained: tuple[Path, dict]) -> None:
+    _, metrics = tiny_trained
+    assert metrics["hyperparameters"]["average_epochs"] == 1 and metrics["weight_average"] is None
+
+
+def _interrupt_in_member(number: int):
+    """Stops a soup run at the first checkpoint save of its ``number``-th member."""
+    from transformers import TrainerCallback
+
+    class Interrupt(TrainerCallback):
+        started = 0
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            type(self).started += 1
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
+            if type(self).started == number:
+                raise _Interrupt(f"member {number} stopped at step {state.global_step}")
+
+    return Interrupt()
+
+
+def test_soup_trains_one_member_per_order_seed_and_averages_them(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    out = tmp_path / "out"
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 3.0, "soup_order_seeds": (5, 6)})
+    lines: list[str] = []
+    with pytest.raises(_Interrupt):
+        finetune_sentiment(
+            data, tiny_base, out, config=config, progress=False, log=lines.append,
+            callbacks=[_interrupt_in_member(2)],
+        )  # fmt: skip
+    assert not out.exists()
+    members = work_dir_for(out.resolve())
+    first = members / "member-order-seed-5"
+    assert (first / "metrics.json").is_file(), "the finished member waits in the work dir"
+    kept = {name: value.copy() for name, value in load_file(first / "model.safetensors").items()}
+
+    lines.clear()
+    metrics = finetune_sentiment(data, tiny_base, out, config=config, resume=True, progress=False, log=lines.append)
+    assert any("member 1/2" in line and "reused" in line for line in lines), lines
+    soup = metrics["soup"]
+    assert [m["data_order_seed"] for m in soup["members"]] == [5, 6]
+    assert list(metrics["hyperparameters"]["soup_order_seeds"]) == [5, 6]
+    # Same head initialisation and validation slice (seed 13), another data order: the members differ.
+    first_member, second_member = soup["members"]
+    assert first_member["validation"] != second_member["validation"] or first_member["test"] != second_member["test"]
+    assert set(soup["validation"]) >= {"macro_f1", "hostile_recall"} and metrics["test"]["n"] > 0
+    assert not members.exists(), "members are removed once the soup is written"
+    # The soup is the mean of the members: recompute it from the first member and check one trained layer.
+    saved = load_file(out / "model.safetensors")
+    name = next(key for key in saved if key.endswith("classifier.weight"))
+    assert not np.array_equal(saved[name], kept[name]), "the soup is not just the first member"
+    (prediction,) = SentimentEngine.from_directory(out, device="cpu").predict_batch(["so mad right now"])
+    assert prediction.emotion in prediction.probabilities
+
+
+def test_average_checkpoints_is_the_mean_and_refuses_other_labels(
+    tiny_trained: tuple[Path, dict], tiny_base: Path, tmp_path: Path
+) -> None:
+    from sentiment.training.finetune import average_checkpoints
+
+    trained, _ = tiny_trained
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    other = tmp_path / "other"
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 2.0, "data_order_seed": 99})
+    finetune_sentiment(data, tiny_base, other, config=config, progress=False, log=_quiet)
+    labels = average_checkpoints([trained, other], tmp_path / "soup")
+    a, b = load_file(trained / "model.safetensors"), load_file(other / "model.safetensors")
+    soup = load_file(tmp_path / "soup" / "model.safetensors")
+    for name in a:
+        np.testing.assert_allclose(soup[name], (a[name] + b[name]) / 2, rtol=1e-6, atol=1e-7, err_msg=name)
+    assert labels == json.loads((trained / "metrics.json").read_text())["labels"]
+
+    rows = [row for row in sample_rows() if row["emotion"] != "disgust"]  # a checkpoint with other labels
+    fewer = tmp_path / "fewer"
+    finetune_sentiment(write_tsv(tmp_path / "f.tsv", rows), tiny_base, fewer, config=config, progress=False, log=_quiet)
+    with pytest.raises(ValueError, match="do not match|labels differ"):
+        average_checkpoints([trained, fewer], tmp_path / "refused")
+
+
 class _Interrupt(Exception):
     pass
 
@@ -172,6 +294,9 @@ def test_build_default_model_with_an_existing_encoder(tiny_base: Path, tmp_path:
     assert torch.get_num_threads() == threads
     assert not (tmp_path / "models" / "multilingual-e5-small").exists(), "no import when an encoder is given"
     assert metrics["hyperparameters"]["learning_rate"] == 1e-4 and metrics["test"]["n"] > 0
+    # The default recipe is a soup of two runs, each the mean of the epochs up to its best.
+    assert [m["data_order_seed"] for m in metrics["soup"]["members"]] == [13, 7]
+    assert all(m["weight_average"] is not None for m in metrics["soup"]["members"])
     (prediction,) = SentimentEngine.from_directory(tmp_path / "models" / "default", device="cpu").predict_batch(["ok"])
     assert prediction.emotion in prediction.probabilities
 
