@@ -227,7 +227,11 @@ def _weight_snapshots_callback(directory: Path, keep: int) -> Any:
 
 
 def _weight_snapshots(directory: Path) -> list[Path]:
-    return sorted(directory.glob("step-*.safetensors"), key=lambda path: int(path.stem.removeprefix("step-")))
+    return sorted(directory.glob("step-*.safetensors"), key=_snapshot_step)
+
+
+def _snapshot_step(path: Path) -> int:
+    return int(path.stem.removeprefix("step-"))
 
 
 def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, config: FinetuneConfig) -> dict:
@@ -240,7 +244,7 @@ def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, con
     from safetensors.torch import load_file
 
     best_step = _step_of(trainer.state.best_model_checkpoint)
-    window = [p for p in _weight_snapshots(directory) if int(p.stem.removeprefix("step-")) <= (best_step or 0)]
+    window = [p for p in _weight_snapshots(directory) if _snapshot_step(p) <= (best_step or 0)]
     window = window[-config.average_epochs :]
     if len(window) < 2:
         return {"epochs": len(window), "kept": False}
@@ -257,7 +261,7 @@ def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, con
         model.load_state_dict(best, strict=False)
     return {
         "epochs": len(window),
-        "steps": [int(p.stem.removeprefix("step-")) for p in window],
+        "steps": [_snapshot_step(p) for p in window],
         "validation": {k.removeprefix("eval_"): v for k, v in figures.items() if k.removeprefix("eval_") in _SCORES},
         "best_epoch_validation": trainer.state.best_metric,
         "kept": bool(kept),
@@ -309,7 +313,7 @@ def finetune_sentiment(
     )
     from transformers.trainer_utils import get_last_checkpoint
 
-    from translation.training.common import EpochLogCallback, atomic_output_dir, mixed_precision_flags
+    from translation.training.common import EpochLogCallback, mixed_precision_flags
 
     config = config or FinetuneConfig()
     config.validate()
@@ -405,7 +409,11 @@ def finetune_sentiment(
         **mixed_precision_flags(config.precision),
     )
     snapshots = work / "weights"
-    averaging = [_weight_snapshots_callback(snapshots, config.average_epochs + config.early_stopping_patience)]
+    averaging = (
+        [_weight_snapshots_callback(snapshots, config.average_epochs + config.early_stopping_patience)]
+        if config.average_epochs > 1
+        else []
+    )
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -416,7 +424,7 @@ def finetune_sentiment(
         callbacks=[
             EarlyStoppingCallback(config.early_stopping_patience),
             EpochLogCallback(log),
-            *(averaging if config.average_epochs > 1 else []),
+            *averaging,
             *callbacks,
         ],
         class_weights=torch.tensor(weights) if weights is not None else None,
@@ -568,7 +576,7 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> list[str]:
     """
     import torch
     from safetensors.torch import load_file
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(
         checkpoints[0], local_files_only=True, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
@@ -578,7 +586,7 @@ def average_checkpoints(checkpoints: Sequence[Path], out: Path) -> list[str]:
     for path, state in zip(checkpoints, states, strict=True):
         if set(state) != set(states[0]) or any(state[k].shape != states[0][k].shape for k in state):
             raise ValueError(f"{path}: weights do not match {checkpoints[0]} (other architecture or labels)")
-        other = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True).config
+        other = AutoConfig.from_pretrained(path, local_files_only=True)  # the labels only: no second model load
         if [other.id2label[i] for i in range(other.num_labels)] != labels:
             raise ValueError(f"{path}: labels differ from {checkpoints[0]}")
     averaged = {name: sum(state[name].float() for state in states) / len(states) for name in states[0]}
