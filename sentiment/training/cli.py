@@ -30,6 +30,7 @@ _CONFIG_OPTIONS = {
     "patience": "early_stopping_patience",
     "selection_metric": "selection_metric",
     "average_epochs": "average_epochs",
+    "average_gate": "average_gate",
     "data_order_seed": "data_order_seed",
     "soup_order_seeds": "soup_order_seeds",
     "precision": "precision",
@@ -88,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=_DEFAULTS.average_epochs,
         help="average the weights of N epochs ending at the best one, kept when validation agrees (1: off)",
+    )
+    parser.add_argument(
+        "--average-always",
+        dest="average_gate",
+        action="store_false",
+        default=None,
+        help="keep the --average-epochs mean even when validation prefers the best epoch alone",
     )
     parser.add_argument(
         "--data-order-seed",

@@ -50,8 +50,13 @@ class FinetuneConfig:
     early_stopping_patience: int = 2
     selection_metric: str = "combined"  # what picks the best epoch and drives early stopping
     # Average the trainable weights of this many epochs ending at the best one (1: the best epoch as it is).
-    # Kept only when the average does at least as well on validation as the best epoch alone.
+    # Kept only when the average does at least as well on validation as the best epoch alone, unless
+    # ``average_gate`` is off.
     average_epochs: int = 1
+    # False: the average always replaces the best epoch. The validation slice shares settings and phrasings with
+    # the training rows, so it barely separates the epoch mean from the best epoch while held-out rows do
+    # (docs/models.md): the gate can reject a mean that generalises better.
+    average_gate: bool = True
     # Seed of the data order and dropout; None: ``seed``. The head's initial weights and the validation slice
     # always follow ``seed``, so runs that differ only here start from the same point and can be averaged.
     data_order_seed: int | None = None
@@ -236,7 +241,8 @@ def _snapshot_step(path: Path) -> int:
 
 def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, config: FinetuneConfig) -> dict:
     """Replace the best epoch's weights by the mean of the ``config.average_epochs`` epochs ending at it when
-    that mean does at least as well on validation; returns what was tried and kept (for metrics.json).
+    that mean does at least as well on validation (always when ``config.average_gate`` is off); returns what was
+    tried and kept (for metrics.json).
 
     Averaging neighbouring epochs of one run smooths out which epoch happened to win on ~600 validation rows
     (docs/models.md: the held-out figure moved by a point between equally good epochs) at no inference cost.
@@ -256,7 +262,7 @@ def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, con
     # predict() rather than evaluate(): the same figures without a new entry in the training history.
     figures = trainer.predict(validation_set, metric_key_prefix="eval").metrics
     key = f"eval_{config.selection_metric}"
-    kept = figures[key] >= trainer.state.best_metric
+    kept = figures[key] >= trainer.state.best_metric or not config.average_gate
     if not kept:
         model.load_state_dict(best, strict=False)
     return {
@@ -264,6 +270,7 @@ def _average_best_epochs(trainer: Any, directory: Path, validation_set: Any, con
         "steps": [_snapshot_step(p) for p in window],
         "validation": {k.removeprefix("eval_"): v for k, v in figures.items() if k.removeprefix("eval_") in _SCORES},
         "best_epoch_validation": trainer.state.best_metric,
+        "gated": config.average_gate,
         "kept": bool(kept),
     }
 

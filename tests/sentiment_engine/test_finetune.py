@@ -84,10 +84,14 @@ def _record_trainable_weights(into: dict):
     return Record()
 
 
-@pytest.mark.parametrize("learning_rate", [2e-3, 0.0])
-def test_weight_averaging_over_the_epochs_up_to_the_best(tiny_base: Path, tmp_path: Path, learning_rate: float) -> None:
+@pytest.mark.parametrize(("learning_rate", "gate"), [(2e-3, True), (2e-3, False), (0.0, True)])
+def test_weight_averaging_over_the_epochs_up_to_the_best(
+    tiny_base: Path, tmp_path: Path, learning_rate: float, gate: bool
+) -> None:
     data = write_tsv(tmp_path / "d.tsv", sample_rows())
-    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 6.0, "learning_rate": learning_rate, "average_epochs": 3})
+    config = FinetuneConfig(
+        **{**TINY_TRAINING, "epochs": 6.0, "learning_rate": learning_rate, "average_epochs": 3, "average_gate": gate}
+    )
     seen: dict[int, dict] = {}
     out = tmp_path / "out"
     metrics = finetune_sentiment(
@@ -105,7 +109,11 @@ def test_weight_averaging_over_the_epochs_up_to_the_best(tiny_base: Path, tmp_pa
         expected_steps = [step for step in sorted(seen) if step <= best][-3:]
         assert len(expected_steps) > 1, "the tiny model keeps improving past its first epoch"
         assert average["epochs"] == len(expected_steps) and average["steps"] == expected_steps
-        assert average["kept"] == (average["validation"]["combined"] >= average["best_epoch_validation"])
+        assert average["gated"] is gate
+        if gate:
+            assert average["kept"] == (average["validation"]["combined"] >= average["best_epoch_validation"])
+        else:
+            assert average["kept"], "without the gate the mean always replaces the best epoch"
         for name in seen[best]:
             averaged = np.mean([seen[step][name] for step in expected_steps], axis=0)
             wanted = averaged if average["kept"] else seen[best][name]
@@ -250,6 +258,9 @@ def test_cli_options_and_run(tiny_base: Path, tmp_path: Path) -> None:
             + ["--lr", "2e-3", "--batch-size", "8", "--freeze", "all-but-head", "--no-progress", "--seed", "4"]
         )
     )
+    assert options["average_gate"] is None, "unset options keep FinetuneConfig's defaults"
+    always = parser.parse_args(["--data", "d", "--base", "b", "--out", "o", "--average-always"])
+    assert always.average_gate is False
     options["verbosity"] = 1  # Django adds its own options; run() ignores them
     metrics = run(options)
     assert metrics["hyperparameters"]["freeze"] == "all-but-head"
