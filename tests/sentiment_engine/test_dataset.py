@@ -72,3 +72,18 @@ def test_loader_reads_the_whole_dataset() -> None:
     splits = load_splits(DATA_DIR)
     assert len(splits.test) == sum(count for count, _ in FROZEN_TEST_SPLIT.values())
     assert len(splits.train) + len(splits.validation) > 4000
+
+
+def test_candidate_rows_are_clean_train_rows_new_to_the_dataset() -> None:
+    """Rows waiting in candidates/ must be ready to append: they parse, are all train, and repeat no text."""
+    dataset = {line.split("\t")[0].casefold() for language in FROZEN_TEST_SPLIT for line in _lines(language)}
+    seen: set[str] = set()
+    for path in sorted((DATA_DIR / "candidates").glob("*.tsv")):
+        records = read_sentiment_records(path)
+        assert records, path
+        for record in records:
+            example = to_example(record)
+            assert record.split == "train" and example.language in FROZEN_TEST_SPLIT, (path.name, example.text)
+            key = example.text.casefold()
+            assert key not in dataset and key not in seen, (path.name, example.text)
+            seen.add(key)
