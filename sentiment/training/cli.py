@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--patience",
         type=int,
         default=_DEFAULTS.early_stopping_patience,
-        help="early-stopping patience (epochs)",
+        help="early-stopping patience (epochs; 0: train every epoch and keep the best)",
     )
     parser.add_argument("--selection-metric", choices=SELECTION_METRICS, default=_DEFAULTS.selection_metric)
     parser.add_argument(

@@ -10,6 +10,7 @@ all.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -47,7 +48,7 @@ class FinetuneConfig:
     freeze: str = "embeddings"  # none | embeddings | all-but-head
     freeze_layers: int = 0  # also freeze this many lower encoder layers
     class_weights: bool = True
-    early_stopping_patience: int = 2
+    early_stopping_patience: int = 2  # epochs without gain before stopping; 0: train every epoch
     selection_metric: str = "combined"  # what picks the best epoch and drives early stopping
     # Average the trainable weights of this many epochs ending at the best one (1: the best epoch as it is).
     # Kept only when the average does at least as well on validation as the best epoch alone, unless
@@ -82,6 +83,8 @@ class FinetuneConfig:
             raise ValueError(f"selection_metric must be one of {SELECTION_METRICS}")
         if self.epochs <= 0 or self.batch_size < 1 or self.gradient_accumulation < 1 or self.max_length < 8:
             raise ValueError("epochs, batch_size, gradient_accumulation must be positive and max_length >= 8")
+        if self.early_stopping_patience < 0:
+            raise ValueError("early_stopping_patience must be 0 (train every epoch) or more")
         if self.average_epochs < 1:
             raise ValueError("average_epochs must be at least 1 (1: no averaging)")
         if len(set(self.soup_order_seeds)) != len(self.soup_order_seeds):
@@ -416,11 +419,15 @@ def finetune_sentiment(
         **mixed_precision_flags(config.precision),
     )
     snapshots = work / "weights"
-    averaging = (
-        [_weight_snapshots_callback(snapshots, config.average_epochs + config.early_stopping_patience)]
-        if config.average_epochs > 1
-        else []
+    # The epochs up to the best are on disk when training ends: with early stopping the best is at most
+    # ``patience`` epochs back; without it, any epoch can be the best.
+    keep_snapshots = (
+        config.average_epochs + config.early_stopping_patience
+        if config.early_stopping_patience
+        else math.ceil(config.epochs)
     )
+    averaging = [_weight_snapshots_callback(snapshots, keep_snapshots)] if config.average_epochs > 1 else []
+    stopping = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     trainer = _trainer_class()(
         model=model,
         args=args,
@@ -429,7 +436,7 @@ def finetune_sentiment(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_metrics_function(labels, config.hostile_threshold),
         callbacks=[
-            EarlyStoppingCallback(config.early_stopping_patience),
+            *stopping,
             EpochLogCallback(log),
             *averaging,
             *callbacks,

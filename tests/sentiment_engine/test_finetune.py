@@ -62,13 +62,18 @@ def test_loss_falls_and_metrics_are_real(tiny_trained: tuple[Path, dict]) -> Non
     assert abs(int8["accuracy"] - test["accuracy"]) <= 0.2, "int8 is scored on the same rows, close to fp32"
 
 
-def test_early_stopping_on_a_plateau(tiny_base: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("patience", [1, 0])
+def test_early_stopping_on_a_plateau(tiny_base: Path, tmp_path: Path, patience: int) -> None:
     data = write_tsv(tmp_path / "d.tsv", sample_rows())
-    # A learning rate of zero: the validation metric cannot improve, so patience 1 stops after two epochs.
-    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 10.0, "learning_rate": 0.0, "early_stopping_patience": 1})
+    # A learning rate of zero: the validation metric cannot improve, so patience 1 stops after two epochs;
+    # patience 0 turns early stopping off and trains all five.
+    config = FinetuneConfig(
+        **{**TINY_TRAINING, "epochs": 5.0, "learning_rate": 0.0, "early_stopping_patience": patience}
+    )
     metrics = finetune_sentiment(data, tiny_base, tmp_path / "out", config=config, progress=False, log=_quiet)
-    steps_per_epoch = metrics["global_steps"] / 2
-    assert steps_per_epoch == int(steps_per_epoch) and metrics["global_steps"] < 10 * steps_per_epoch
+    epochs_run = 2 if patience else 5
+    steps_per_epoch = metrics["global_steps"] / epochs_run
+    assert steps_per_epoch == int(steps_per_epoch) and len(metrics["validation_history"]) == epochs_run
     assert metrics["best_step"] == steps_per_epoch  # the first epoch stays the best
 
 
