@@ -30,7 +30,7 @@ class Command(BaseCommand):
         if (out / "config.json").exists() and not force:
             self.stdout.write(f"emotion model: {out} (already built)")
             return
-        self.stdout.write(f"emotion model: building {out} from data/sentiment/ (once; ~25 min on 2 idle cores)")
+        self.stdout.write(f"emotion model: building {out} from data/sentiment/ (once; 25-45 min on 2 idle cores)")
         torch_threads = training_threads(threads)
         self.stdout.write(f"emotion model: training on {torch_threads} torch thread(s)")
         started = time.monotonic()
