@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_PASSWORD = "pw-12345678"
+# Letters only: a digit-heavy password was once "too similar" to a random username like w421736 (CI, stop 14).
+TEST_PASSWORD = "quiet-harbour-lantern"
 
 
 def live_redis_url() -> str:

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
+from tests.conftest import TEST_PASSWORD
+
 from .conftest import save_screenshot
 from .test_chat_mocked import XSS_PAYLOADS
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "pw-12345678"
+PASSWORD = TEST_PASSWORD
 FIRST_MESSAGE_WAIT_MS = 30_000
 DELIVERY_WAIT_MS = 20_000  # the real server on a busy 2-core machine: slow is fine, wrong is not
 

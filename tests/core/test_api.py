@@ -30,16 +30,16 @@ def client() -> Client:
 
 
 def signup_and_token(client: Client, username: str, language: str = "en") -> str:
-    response = post(client, "/api/auth/signup", {"username": username, "password": "pw-12345678", "language": language})
+    response = post(client, "/api/auth/signup", {"username": username, "password": TEST_PASSWORD, "language": language})
     assert response.status_code == 201, response.content
-    return post(client, "/api/auth/token", {"username": username, "password": "pw-12345678"}).json()["token"]
+    return post(client, "/api/auth/token", {"username": username, "password": TEST_PASSWORD}).json()["token"]
 
 
 def test_signup_returns_user_and_refuses_unknown_language(client):
-    response = post(client, "/api/auth/signup", {"username": "ana", "password": "pw-12345678", "language": "es"})
+    response = post(client, "/api/auth/signup", {"username": "ana", "password": TEST_PASSWORD, "language": "es"})
     assert response.status_code == 201
     assert set(response.json()) == {"id", "username", "language"} and response.json()["language"] == "es"
-    bad = post(client, "/api/auth/signup", {"username": "bo", "password": "pw-12345678", "language": "klingon"})
+    bad = post(client, "/api/auth/signup", {"username": "bo", "password": TEST_PASSWORD, "language": "klingon"})
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "unknown_language"
     assert all(code in bad.json()["error"]["detail"] for code in ["en", "es", "fr", "de", "pt", "it", "zh", "ja"])
@@ -108,9 +108,9 @@ def test_rooms_membership_and_history(client):
 def test_session_requests_need_csrf_but_bearer_requests_do_not(db):
     from chatsite.models import User
 
-    User.objects.create_user("ana", password="pw-12345678", language="en")
+    User.objects.create_user("ana", password=TEST_PASSWORD, language="en")
     browser = Client(enforce_csrf_checks=True)
-    assert browser.login(username="ana", password="pw-12345678")
+    assert browser.login(username="ana", password=TEST_PASSWORD)
     refused = browser.post("/api/rooms", data=json.dumps({"name": "x"}), content_type="application/json")
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
     browser.get("/")  # sets the CSRF cookie

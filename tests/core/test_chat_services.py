@@ -10,6 +10,7 @@ from django.db import connection
 
 from chatsite import selectors, services
 from chatsite.models import Message
+from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,15 +118,15 @@ def test_hidden_messages_leave_history_and_replay_without_text(make_db_user, mak
 
 def test_signup_validates_language_and_password(db):
     with pytest.raises(services.ChatError) as caught:
-        services.signup(username="bob", password="pw-12345678", language="xx")
+        services.signup(username="bob", password=TEST_PASSWORD, language="xx")
     assert caught.value.code == "unknown_language" and "en" in caught.value.detail
     with pytest.raises(services.ChatError) as caught:
         services.signup(username="bob", password="123", language="en")
     assert caught.value.code == "weak_password"
-    user = services.signup(username="bob", password="pw-12345678", language="es")
-    assert user.language == "es" and user.check_password("pw-12345678")
+    user = services.signup(username="bob", password=TEST_PASSWORD, language="es")
+    assert user.language == "es" and user.check_password(TEST_PASSWORD)
     with pytest.raises(services.ChatError) as caught:
-        services.signup(username="BOB", password="pw-12345678", language="es")
+        services.signup(username="BOB", password=TEST_PASSWORD, language="es")
     assert caught.value.code == "username_taken"
 
 

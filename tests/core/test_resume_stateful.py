@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from chatsite import services
 from chatsite.asgi import application
 from chatsite.models import User
+from tests.conftest import TEST_PASSWORD
 
 HEADERS = [(b"host", b"127.0.0.1:8000"), (b"origin", b"http://127.0.0.1:8000")]
 _names = itertools.count()
@@ -27,8 +28,8 @@ _names = itertools.count()
 
 def _create_world() -> tuple[str, str, str]:
     n = next(_names)
-    writer = User.objects.create_user(f"writer{n}-{uuid.uuid4().hex[:4]}", password="pw-12345678", language="en")
-    reader = User.objects.create_user(f"reader{n}-{uuid.uuid4().hex[:4]}", password="pw-12345678", language="en")
+    writer = User.objects.create_user(f"writer{n}-{uuid.uuid4().hex[:4]}", password=TEST_PASSWORD, language="en")
+    reader = User.objects.create_user(f"reader{n}-{uuid.uuid4().hex[:4]}", password=TEST_PASSWORD, language="en")
     room = services.create_room(name=f"Stateful {n}", creator=writer)
     services.join_room(room=room, user=reader)
     return room.slug, services.issue_token(user=writer), services.issue_token(user=reader)
