@@ -1,8 +1,10 @@
 """Held-out figures of a built emotion checkpoint, and the lexicon baseline (VADER) on the English test rows.
 
     python -m sentiment.training.report MODEL_DIR [DATA_DIR]
+    python -m sentiment.training.report --agreement [DATA_DIR]
 
-prints the Markdown tables that docs/models.md quotes.
+print the Markdown tables that docs/models.md quotes; the second compares the held-out labels with a second
+annotator's blind labels of the same rows (data/sentiment/agreement/).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from sentiment.engine.labels import EMOTIONS, POLARITIES, POLARITY_OF
 
-from .data import load_splits
+from .data import load_splits, read_sentiment_records, to_example
 
 # VADER's own recommended cut-offs on the compound score.
 VADER_POSITIVE = 0.05
@@ -59,6 +61,71 @@ def compare_with_vader(
         }
 
     return {"language": language, "n": len(rows), "model": figures(ours), "vader": figures(vader)}
+
+
+def annotator_agreement(data: str | os.PathLike[str], second: str | os.PathLike[str]) -> dict[str, Any]:
+    """Agreement between the held-out labels of ``data`` and a second annotator's labels of the same rows.
+
+    Raw agreement and Cohen's kappa, per language and pooled, for the emotion and for the hostile flag, and the
+    emotion pairs the two disagree on. The second file must label every held-out row once, matched by
+    language and text.
+    """
+    from collections import Counter
+
+    from sklearn.metrics import cohen_kappa_score
+
+    gold = {(e.language, e.text): e for e in load_splits(data).test}
+    second_labels = {}
+    for record in read_sentiment_records(second):
+        example = to_example(record)
+        key = (example.language, example.text)
+        if key not in gold:
+            raise ValueError(f"{example.source}: not a held-out row of {data}: {example.text!r}")
+        if key in second_labels:
+            raise ValueError(f"{example.source}: row labelled twice: {example.text!r}")
+        second_labels[key] = example
+    missing = [text for (language, text) in gold if (language, text) not in second_labels]
+    if missing:
+        raise ValueError(f"{len(missing)} held-out rows have no second label, e.g. {missing[0]!r}")
+
+    def figures(keys: list[tuple[str | None, str]]) -> dict[str, Any]:
+        first = [gold[k] for k in keys]
+        other = [second_labels[k] for k in keys]
+        emotions_a, emotions_b = [e.emotion for e in first], [e.emotion for e in other]
+        hostile_a, hostile_b = [e.hostile for e in first], [e.hostile for e in other]
+        return {
+            "n": len(keys),
+            "emotion_agreement": sum(a == b for a, b in zip(emotions_a, emotions_b, strict=True)) / len(keys),
+            "emotion_kappa": float(cohen_kappa_score(emotions_a, emotions_b)),
+            "hostile_agreement": sum(a == b for a, b in zip(hostile_a, hostile_b, strict=True)) / len(keys),
+            "hostile_kappa": float(cohen_kappa_score(hostile_a, hostile_b)),
+        }
+
+    languages = sorted({language for language, _ in gold if language})
+    disagreements = Counter(
+        " / ".join(sorted((gold[k].emotion, second_labels[k].emotion)))
+        for k in gold
+        if gold[k].emotion != second_labels[k].emotion
+    )
+    return {
+        "all": figures(list(gold)),
+        "per_language": {lang: figures([k for k in gold if k[0] == lang]) for lang in languages},
+        "emotion_disagreements": dict(disagreements.most_common()),
+    }
+
+
+def agreement_table(agreement: dict[str, Any]) -> str:
+    lines = [
+        "| language | rows | emotion agreement | emotion kappa | hostile agreement | hostile kappa |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, fig in [*agreement["per_language"].items(), ("**all**", agreement["all"])]:
+        lines.append(
+            f"| {name} | {fig['n']} | {fig['emotion_agreement']:.3f} | {fig['emotion_kappa']:.3f} "
+            f"| {fig['hostile_agreement']:.3f} | {fig['hostile_kappa']:.3f} |"
+        )
+    pairs = ", ".join(f"{pair} {count}" for pair, count in agreement["emotion_disagreements"].items()) or "none"
+    return "\n".join([*lines, "", f"Emotion disagreements: {pairs}."]) + "\n"
 
 
 def markdown_tables(metrics: dict[str, Any], vader: dict[str, Any] | None = None) -> str:
@@ -120,8 +187,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         raise SystemExit(__doc__)
-    model_dir = Path(argv[0])
     data = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[2] / "data" / "sentiment"
+    if argv[0] == "--agreement":
+        print(agreement_table(annotator_agreement(data, data / "agreement" / "test.second_annotator.tsv")))
+        return
+    model_dir = Path(argv[0])
     metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     vader = compare_with_vader(model_dir, data)
     print(markdown_tables(metrics, vader))
