@@ -95,7 +95,11 @@ const state = {
   refused: false,
   lastTypingSent: 0,
   typers: new Map(), // username -> timeout id
+  // Follow-ups (translation, emotion) that arrived before their message: a worker can beat the web process's
+  // message.new, since they travel through the channel layer from different processes. Applied on arrival.
+  early: new Map(), // id -> {translations, sentiment}
 };
+const MAX_EARLY_FOLLOW_UPS = 500;
 
 // ---------------------------------------------------------------------------------------------- helpers
 
@@ -339,6 +343,18 @@ function mergeMessage(existing, incoming) {
   };
 }
 
+/** The holder for follow-ups of a message this page has not received yet (null for hidden ones). */
+function rememberEarly(id) {
+  if (!Number.isInteger(id) || state.hiddenIds.has(id)) return null;
+  let early = state.early.get(id);
+  if (!early) {
+    if (state.early.size >= MAX_EARLY_FOLLOW_UPS) state.early.delete(state.early.keys().next().value);
+    early = { translations: {}, sentiment: null };
+    state.early.set(id, early);
+  }
+  return early;
+}
+
 /** Add or update a message; returns true when it was new to this page. */
 function upsertMessage(msg) {
   if (!msg || msg.id === undefined) return false;
@@ -356,7 +372,11 @@ function upsertMessage(msg) {
     if (msg.client_id) dropOutbox(msg.client_id, { removeNode: true });
     return false;
   }
-  state.messages.set(msg.id, { translations: {}, sentiment: null, ...msg });
+  const early = state.early.get(msg.id);
+  state.early.delete(msg.id);
+  const fresh = { translations: {}, sentiment: null, ...msg };
+  // Early follow-ups are newer than what message.new carries (it leaves before any worker has run).
+  state.messages.set(msg.id, early ? mergeMessage(fresh, early) : fresh);
   const echo = msg.client_id && msg.author === boot.username ? state.outbox.get(msg.client_id) : null;
   const li = echo ? echo.node : el("li");
   if (echo) dropOutbox(msg.client_id, { removeNode: false });
@@ -413,6 +433,7 @@ function removeMessage(id) {
 function clearMessages() {
   for (const li of state.nodes.values()) li.remove();
   state.messages.clear();
+  state.early.clear();
   state.nodes.clear();
   state.seenSeqs.clear();
   state.oldestSeq = null;
@@ -636,16 +657,15 @@ const handlers = {
     if (msg && msg.seq > before + 1 && before > 0) scheduleGapCheck();
   },
   "message.translated"(frame) {
-    const msg = state.messages.get(frame.id);
-    if (!msg || frame.language !== state.language) return;
-    msg.translations = {
-      ...(msg.translations || {}),
-      [frame.language]: { status: frame.status, text: frame.text, engine: frame.engine, reason: frame.reason },
-    };
+    if (frame.language !== state.language) return;
+    const translation = { status: frame.status, text: frame.text, engine: frame.engine, reason: frame.reason };
+    const msg = state.messages.get(frame.id) || rememberEarly(frame.id);
+    if (!msg) return;
+    msg.translations = { ...(msg.translations || {}), [frame.language]: translation };
     rerender(frame.id);
   },
   "message.sentiment"(frame) {
-    const msg = state.messages.get(frame.id);
+    const msg = state.messages.get(frame.id) || rememberEarly(frame.id);
     if (!msg) return;
     const { emotion, polarity, score, flagged } = frame;
     msg.sentiment = { emotion, polarity, score, flagged };

@@ -112,6 +112,24 @@ def test_translation_pending_then_shown_with_original_and_engine(new_page):
     expect(message.locator(".primary.translation")).to_have_text("hi, how are you?")
 
 
+def test_translation_and_emotion_that_beat_their_message_are_applied_when_it_arrives(new_page):
+    # A worker's follow-ups and the web process's message.new reach the page through different processes: under
+    # load the translation can come first. It must not be dropped (the message would stay "translating" forever).
+    bridge = FakeBridge()
+    page = open_chat(bridge, new_page, "ana", "en")
+    message = bridge.store("bob", "hola, ¿qué tal?", language="es")
+    as_sent = bridge.view(message, "ana")  # message.new leaves before any worker ran
+    bridge.translate(1, "en", text="hi, how are you?", engine="apertium@3.8")
+    bridge.sentiment(1, "joy", "positive", 0.91)
+    expect(items(page)).to_have_count(0)
+    for conn in list(bridge.connections):
+        conn.send({"type": "message.new", "message": as_sent})
+    shown = items(page).first
+    expect(shown.locator(".primary.translation")).to_have_text("hi, how are you?")
+    expect(shown.locator(".badge-pending")).to_have_count(0)
+    expect(shown.locator(".cue .sr-only")).to_have_text("Emotion: joy (confidence 91%)")
+
+
 def test_long_message_hides_original_until_asked(new_page):
     bridge = FakeBridge()
     page = open_chat(bridge, new_page, "ana", "en")
