@@ -22,7 +22,6 @@ from .conftest import save_screenshot
 from .test_chat_mocked import XSS_PAYLOADS
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = TEST_PASSWORD
 FIRST_MESSAGE_WAIT_MS = 30_000
 DELIVERY_WAIT_MS = 20_000  # the real server on a busy 2-core machine: slow is fine, wrong is not
 
@@ -40,7 +39,7 @@ TRANSLATION_WAIT_MS = 90_000  # a cold worker loads its engine on the first mess
 def login(page: Page, base: str, username: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
+    page.locator("#id_password").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator(".whoami-name")).to_have_text(username)
 
@@ -214,7 +213,7 @@ def test_signup_login_and_rooms_pages_live(live_url, new_page):
     page.goto(f"{live_url}/accounts/login/")
     page.get_by_role("link", name="Sign up").click()
     page.locator("#id_username").fill(name)
-    page.locator("#id_password1").fill(PASSWORD)
+    page.locator("#id_password1").fill(TEST_PASSWORD)
     page.locator("#id_password2").fill("something else entirely")
     page.locator("#id_language").select_option("fr")
     page.get_by_role("button", name="Sign up").click()
@@ -222,8 +221,8 @@ def test_signup_login_and_rooms_pages_live(live_url, new_page):
     expect(page.locator(".field-error")).not_to_have_count(0)
     expect(page.locator("#id_username")).to_have_value(name)
     expect(page.locator("#id_language")).to_have_value("fr")
-    page.locator("#id_password1").fill(PASSWORD)
-    page.locator("#id_password2").fill(PASSWORD)
+    page.locator("#id_password1").fill(TEST_PASSWORD)
+    page.locator("#id_password2").fill(TEST_PASSWORD)
     page.get_by_role("button", name="Sign up").click()
     expect(page.locator(".whoami-name")).to_have_text(name)
     expect(page.locator(".lang-chip")).to_have_text("FR")
