@@ -7,7 +7,8 @@ Apertium one process per batch (`apertium`, the script started per call) vs its 
     python bench/bench_engines.py --model DIR --device cuda
 
 Each engine runs in its own child process so its peak RSS is its own. Prints a table; writes
-bench/out/engines.json and bench/reports/engines.md (--short: engines-short.json / engines-short.md).
+bench/out/engines.json and bench/reports/engines.md (--short: engines-short.json / engines-short.md; --device
+cuda: engines-cuda.*).
 """
 
 from __future__ import annotations
@@ -292,7 +293,8 @@ def main() -> None:
     for name, value in payload["speedups"].items():
         print(f"{name}: {value}x")
     # --short (CI) writes its own files so it never overwrites the full run's committed report.
-    suffix = "-short" if options.short else ""
+    # A CUDA run too: the committed CPU report is what bench/report.py rebuilds on the CPU machine.
+    suffix = ("-short" if options.short else "") + ("-cuda" if options.device.startswith("cuda") else "")
     figures = OUT_DIR / f"engines{suffix}.json"
     report = REPORT.with_name(f"engines{suffix}.md")
     figures.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -322,6 +322,12 @@ def write_report(short: bool, status: dict[str, dict]) -> None:
         "read the figures as this machine's, not as the product's ceiling.",
         "",
     ]
+    if (ROOT / "bench" / "reports" / "gpu.md").is_file():
+        lines += [
+            "GPU figures (recorded on a lent GPU by `bench/bench_gpu.py`, not remade here): "
+            "[reports/gpu.md](reports/gpu.md).",
+            "",
+        ]
     if status:
         lines += ["| benchmark | exit | seconds | load at start (1/5/15) |", "|---|---:|---:|---|"]
         lines += [f"| {n} | {s['rc']} | {s['seconds']} | {s['load_at_start']} |" for n, s in status.items()]
