@@ -115,6 +115,14 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def describe_data() -> str:
+    from sentiment.training.data import read_sentiment_records
+
+    records = read_sentiment_records(ROOT / "data" / "sentiment")
+    test = sum(1 for record in records if record.split == "test")
+    return f"data/sentiment/, {len(records) - test} train and {test} test rows"
+
+
 def held_out():  # noqa: ANN201 (a list of training Examples)
     from sentiment.training.data import load_splits
 
@@ -175,6 +183,7 @@ def record(options: argparse.Namespace) -> dict[str, Any]:
 
     recorder = Recorder(ROOT / "bench" / "out" / "gpu.json", options.deadline)
     recorder.results["environment"] = recorder.phase("environment", environment)
+    recorder.results["data"] = describe_data()
     encoder = options.encoder or ROOT / "var" / "models" / "sentiment" / ENCODER_DIR_NAME
     if not (encoder / "config.json").is_file():
         recorder.phase("import_encoder", import_e5_encoder, encoder)
@@ -226,8 +235,8 @@ def render(results: dict[str, Any]) -> str:
         f"Recorded {env.get('when', '?')} by `python bench/bench_gpu.py` on {env.get('device', 'no GPU')} "
         f"(compute capability {'.'.join(map(str, env.get('capability', [])))}, bf16 {env.get('bf16')}), "
         f"{env.get('cpus')} CPUs, Python {env.get('python')}, torch {env.get('torch')}, transformers "
-        f"{env.get('transformers')}. The recipe and data are the shipped ones; nothing in the code was changed "
-        "for CUDA.",
+        f"{env.get('transformers')}. The recipe and data were the shipped ones at the time (data: "
+        f"{results.get('data', 'data/sentiment/ as committed')}); nothing in the code was changed for CUDA.",
         "",
         "## The default emotion recipe trained on CUDA",
         "",
