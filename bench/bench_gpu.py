@@ -141,23 +141,19 @@ def train(encoder: Path, out: Path, **changes: Any) -> dict[str, Any]:
 
 
 def cuda_against_cpu(model_dir: Path) -> dict[str, Any]:
+    from bench.bench_sentiment import compare_answers
     from sentiment.engine import SentimentEngine
     from sentiment.training.finetune import evaluate_engine
 
     examples = held_out()
-    texts = [example.text for example in examples]
     served = SentimentEngine.from_directory(model_dir, batch_size=32)  # as sentiment.runtime loads it
     cpu = SentimentEngine.from_directory(model_dir, device="cpu", batch_size=64)
-    served_answers, cpu_answers = served.predict_batch(texts), cpu.predict_batch(texts)
-    pairs = list(zip(served_answers, cpu_answers, strict=True))
     return {
         "served_device": str(served.device),
         "served_precision": served.precision,
         "served": headline(evaluate_engine(served, examples)),
         "cpu_fp32": headline(evaluate_engine(cpu, examples)),
-        "same_emotion": sum(a.emotion == b.emotion for a, b in pairs) / len(pairs),
-        "same_flag_at_0_5": sum((a.hostile_score >= 0.5) == (b.hostile_score >= 0.5) for a, b in pairs) / len(pairs),
-        "max_hostile_score_difference": max(abs(a.hostile_score - b.hostile_score) for a, b in pairs),
+        **compare_answers(cpu, served, [example.text for example in examples]),
     }
 
 

@@ -79,11 +79,10 @@ def goal_setting_run(runs: list[dict], precision: str) -> dict | None:
     )
 
 
-def compare_precisions(fp32, int8, messages: list[str]) -> dict:  # noqa: ANN001
-    """How often the int8 engine gives the fp32 engine's answer on the same messages."""
-    reference = fp32.predict_batch(messages)
-    quantized = int8.predict_batch(messages)
-    pairs = list(zip(reference, quantized, strict=True))
+def compare_answers(reference, other, messages: list[str]) -> dict:  # noqa: ANN001
+    """How often ``other`` (int8 on the CPU, fp16 on CUDA) gives the ``reference`` engine's answer (fp32 on the
+    CPU) on the same messages."""
+    pairs = list(zip(reference.predict_batch(messages), other.predict_batch(messages), strict=True))
     return {
         "messages": len(pairs),
         "same_emotion": sum(a.emotion == b.emotion for a, b in pairs) / len(pairs),
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         one_engine_rss_mb = one_engine_rss_mb or peak_rss_mb()
         if device == "cpu":
             engines.append(engines[0].with_cpu_int8())
-            agreement = compare_precisions(*engines, messages)
+            agreement = compare_answers(*engines, messages)
         for threads in dict.fromkeys(thread_settings):
             torch.set_num_threads(threads)
             for batch_size in BATCH_SIZES:
