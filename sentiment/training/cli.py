@@ -109,6 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_DEFAULTS.soup_order_seeds,
         help="comma-separated data-order seeds: one run each, then the mean of their weights (e.g. 13,7)",
     )
+    parser.add_argument(
+        "--member-processes",
+        type=int,
+        default=1,
+        help="train this many soup members at once, each in its own process (1: one after the other)",
+    )
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default=_DEFAULTS.precision)
     parser.add_argument("--validation-fraction", type=float, default=_DEFAULTS.validation_fraction)
     parser.add_argument("--hostile-threshold", type=float, default=_DEFAULTS.hostile_threshold)
@@ -135,6 +141,7 @@ def run(options: dict[str, Any]) -> dict[str, Any]:
         resume=bool(options.get("resume")),
         overwrite=bool(options.get("overwrite")),
         progress=options.get("progress", True),
+        member_processes=int(options.get("member_processes") or 1),
     )
 
 

@@ -26,6 +26,7 @@ from sentiment.engine.labels import EMOTIONS, POLARITY_OF, label_name
 from translation.training.common import atomic_output_dir
 
 from .data import Example, SentimentSplits, load_splits
+from .parallel import MemberJob, train_in_processes
 
 FREEZE_CHOICES = ("none", "embeddings", "all-but-head")
 SELECTION_METRICS = ("macro_f1", "hostile_f1", "combined")
@@ -304,9 +305,12 @@ def finetune_sentiment(
     progress: bool = True,
     log: Callable[[str], None] = print,
     callbacks: Sequence[Any] = (),
+    member_processes: int = 1,
 ) -> dict[str, Any]:
     """Fine-tune ``base`` (a local HF checkpoint dir) on ``data`` (file or directory) into ``out``.
 
+    ``member_processes``: how many members of a soup (``config.soup_order_seeds``) train at once, each in its
+    own process (:mod:`.parallel`); 1 trains them one after the other in this process.
     ``callbacks`` are extra transformers ``TrainerCallback`` objects (progress reporting, tests). Returns the
     metrics dict also written to ``out/metrics.json``. On any error nothing is left at ``out``;
     Trainer checkpoints stay in :func:`work_dir_for` so that ``resume=True`` continues from the last one.
@@ -343,6 +347,7 @@ def finetune_sentiment(
             progress=progress,
             log=log,
             callbacks=callbacks,
+            member_processes=member_processes,
         )
     splits = load_splits(data, seed=config.seed, validation_fraction=config.validation_fraction)
     labels = label_set(splits.train)
@@ -503,36 +508,37 @@ def _finetune_soup(
     progress: bool,
     log: Callable[[str], None],
     callbacks: Sequence[Any],
+    member_processes: int,
 ) -> dict[str, Any]:
     """One run per data-order seed (the members live in the work dir, so ``resume`` skips finished ones), then
-    the mean of their weights, evaluated and reported like a single run."""
+    the mean of their weights, evaluated and reported like a single run. With ``member_processes`` > 1 the
+    members train side by side in their own processes, sharing this process's torch threads between them."""
     work = work_dir_for(out)
     if not resume and work.exists():
         shutil.rmtree(work)
-    members: list[Path] = []
-    member_metrics: list[dict[str, Any]] = []
     seeds = config.soup_order_seeds
-    for number, order_seed in enumerate(seeds, start=1):
-        member = work / f"member-order-seed-{order_seed}"
+    members = [work / f"member-order-seed-{order_seed}" for order_seed in seeds]
+    jobs: list[MemberJob] = []
+    for number, (order_seed, member) in enumerate(zip(seeds, members, strict=True), start=1):
         if resume and (member / "metrics.json").is_file():
             log(f"soup member {number}/{len(seeds)} (data order seed {order_seed}): done before, reused")
-            metrics = json.loads((member / "metrics.json").read_text(encoding="utf-8"))
-        else:
-            log(f"soup member {number}/{len(seeds)}: data order seed {order_seed}")
-            member_config = replace(config, soup_order_seeds=(), data_order_seed=order_seed)
-            metrics = finetune_sentiment(
-                data,
-                base,
-                member,
-                config=member_config,
-                resume=resume,
-                overwrite=True,
-                progress=progress,
-                log=log,
-                callbacks=callbacks,
-            )
-        members.append(member)
-        member_metrics.append(metrics)
+            continue
+        member_config = replace(config, soup_order_seeds=(), data_order_seed=order_seed)
+        name = f"soup member {number}/{len(seeds)} (data order seed {order_seed})"
+        jobs.append(MemberJob(name, Path(data), base, member, member_config, resume))
+    if member_processes > 1 and len(jobs) > 1:
+        if callbacks:
+            raise ValueError("callbacks cannot reach member processes: train soup members one at a time to use them")
+        import torch
+
+        processes = min(member_processes, len(jobs))
+        threads = max(1, torch.get_num_threads() // processes)
+        train_in_processes(jobs, processes=processes, threads_per_process=threads, progress=progress, log=log)
+    else:
+        for job in jobs:
+            log(job.name)
+            job.train(progress=progress, log=log, callbacks=callbacks)
+    member_metrics = [json.loads((member / "metrics.json").read_text(encoding="utf-8")) for member in members]
 
     splits = load_splits(data, seed=config.seed, validation_fraction=config.validation_fraction)
     from sentiment.engine import SentimentEngine

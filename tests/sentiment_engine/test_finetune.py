@@ -183,6 +183,66 @@ def test_soup_trains_one_member_per_order_seed_and_averages_them(tiny_base: Path
     assert prediction.emotion in prediction.probabilities
 
 
+@pytest.mark.integration
+def test_soup_members_train_side_by_side_in_their_own_processes(tiny_base: Path, tmp_path: Path) -> None:
+    """member_processes=2: both members start at once in spawned processes, their log lines come back, and the
+    first member is the run its config makes when trained alone here (same best epoch, same held-out figure up
+    to float noise from the other thread count)."""
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 2.0, "soup_order_seeds": (5, 6)})
+    lines: list[str] = []
+    metrics = finetune_sentiment(
+        data, tiny_base, tmp_path / "soup", config=config, progress=False, log=lines.append, member_processes=2
+    )
+    started = [line for line in lines if "started in its own process" in line]
+    assert len(started) == 2, lines
+    assert any(line.startswith("soup member 2/2") and "epoch" in line for line in lines), "member logs reach us"
+    assert [m["data_order_seed"] for m in metrics["soup"]["members"]] == [5, 6]
+    assert not work_dir_for((tmp_path / "soup").resolve()).exists()
+
+    # The first member alone, in this process, with the member's config: the same run.
+    from dataclasses import replace
+
+    alone = finetune_sentiment(
+        data, tiny_base, tmp_path / "alone", progress=False, log=_quiet,
+        config=replace(config, soup_order_seeds=(), data_order_seed=5),
+    )  # fmt: skip
+    first = metrics["soup"]["members"][0]
+    assert first["best_step"] == alone["best_step"]
+    assert first["test"]["macro_f1"] == pytest.approx(alone["test"]["macro_f1"], abs=0.02)
+    (prediction,) = SentimentEngine.from_directory(tmp_path / "soup", device="cpu").predict_batch(["so mad"])
+    assert prediction.emotion in prediction.probabilities
+
+
+@pytest.mark.integration
+def test_a_failing_member_process_stops_the_others_and_raises_its_error(tiny_base: Path, tmp_path: Path) -> None:
+    import multiprocessing
+
+    from sentiment.training.parallel import MemberJob, train_in_processes
+
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    long_run = FinetuneConfig(**{**TINY_TRAINING, "epochs": 500.0})
+    jobs = [
+        MemberJob("long", data, tiny_base, tmp_path / "long", long_run),
+        MemberJob("broken", data, tmp_path / "no-such-base", tmp_path / "broken", long_run),
+    ]
+    with pytest.raises(FileNotFoundError, match="no-such-base") as raised:
+        train_in_processes(jobs, processes=2, progress=False, log=_quiet)
+    assert any("in broken:" in note and "Traceback" in note for note in raised.value.__notes__), "remote traceback"
+    assert not multiprocessing.active_children(), "the long member was stopped, not left training"
+    assert not (tmp_path / "long").exists() and not (tmp_path / "broken").exists()
+
+
+def test_member_processes_refuse_callbacks(tiny_base: Path, tmp_path: Path) -> None:
+    data = write_tsv(tmp_path / "d.tsv", sample_rows())
+    config = FinetuneConfig(**{**TINY_TRAINING, "epochs": 1.0, "soup_order_seeds": (5, 6)})
+    with pytest.raises(ValueError, match="callbacks"):
+        finetune_sentiment(
+            data, tiny_base, tmp_path / "out", config=config, progress=False, log=_quiet,
+            callbacks=[_interrupt_in_member(1)], member_processes=2,
+        )  # fmt: skip
+
+
 def test_average_checkpoints_is_the_mean_and_refuses_other_labels(
     tiny_trained: tuple[Path, dict], tiny_base: Path, tmp_path: Path
 ) -> None:
@@ -304,10 +364,12 @@ def test_build_default_model_with_an_existing_encoder(tiny_base: Path, tmp_path:
     data.mkdir()
     write_tsv(data / "chat_emotions.xx.tsv", sample_rows())
     threads = torch.get_num_threads()
+    lines: list[str] = []
     metrics = build_default_model(
-        tmp_path / "models" / "default", data, encoder_dir=tiny_base, progress=False, log=_quiet
+        tmp_path / "models" / "default", data, encoder_dir=tiny_base, progress=False, log=lines.append, resume=True
     )
     assert torch.get_num_threads() == threads
+    assert any("no saved state found" in line for line in lines), "resume reaches the run (build_models --resume)"
     assert not (tmp_path / "models" / "multilingual-e5-small").exists(), "no import when an encoder is given"
     assert metrics["hyperparameters"]["learning_rate"] == 1e-4 and metrics["test"]["n"] > 0
     # The default recipe is one run that tries the mean of the epochs up to its best.

@@ -18,12 +18,25 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="rebuild even when the checkpoint exists")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
         parser.add_argument(
+            "--resume",
+            action="store_true",
+            help="continue an interrupted build (finished soup members and saved epochs are kept)",
+        )
+        parser.add_argument(
             "--threads",
             default="auto",
             help="torch threads for training: a number, or auto (every core when the machine is idle, else 1)",
         )
 
-    def handle(self, *args, force: bool = False, quiet: bool = False, threads: str = "auto", **options) -> None:
+    def handle(
+        self,
+        *args,
+        force: bool = False,
+        quiet: bool = False,
+        threads: str = "auto",
+        resume: bool = False,
+        **options,
+    ) -> None:
         from sentiment.training.default_model import build_default_model
 
         out = default_checkpoint_dir()
@@ -40,6 +53,7 @@ class Command(BaseCommand):
             progress=not quiet,
             log=self.stdout.write,
             torch_threads=torch_threads,
+            resume=resume,
         )
         test = metrics.get("test", metrics)
         figure = test.get("macro_f1") if isinstance(test, dict) else None
