@@ -328,6 +328,12 @@ def write_report(short: bool, status: dict[str, dict]) -> None:
             "[reports/gpu.md](reports/gpu.md).",
             "",
         ]
+    if (ROOT / "bench" / "reports" / "training.md").is_file():
+        lines += [
+            "Emotion fine-tuning throughput by layout (one run on every core, runs side by side, a busy neighbour; "
+            "`bench/bench_training.py`, not remade here): [reports/training.md](reports/training.md).",
+            "",
+        ]
     if status:
         lines += ["| benchmark | exit | seconds | load at start (1/5/15) |", "|---|---:|---:|---|"]
         lines += [f"| {n} | {s['rc']} | {s['seconds']} | {s['load_at_start']} |" for n, s in status.items()]
