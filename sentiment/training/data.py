@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ from translation.training.common import DataError, Record, Splits, read_records,
 REQUIRED_COLUMNS = ("text", "emotion")
 OPTIONAL_COLUMNS = ("language", "hostile")
 DATA_SUFFIXES = (".tsv", ".jsonl")
+# Probe sets live beside the data, one folder down, so that the loader (which reads only the files directly in
+# the data directory) never trains on them.
+PROBES_DIR = "probes"
 _TRUE = {"1", "true", "yes", "y"}
 _FALSE = {"0", "false", "no", "n"}
 
@@ -103,6 +106,8 @@ class SentimentSplits:
     validation: list[Example]
     test: list[Example]
     from_file: bool
+    # Hand-written checks of the hostile flag (load_probes): scored after training, never trained on.
+    probes: list[Example] = field(default_factory=list)
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
@@ -128,7 +133,22 @@ def load_splits(path: str | os.PathLike[str], *, seed: int = 13, validation_frac
         validation=[to_example(r) for r in validation],
         test=[to_example(r) for r in splits.test],
         from_file=splits.from_file,
+        probes=load_probes(path),
     )
+
+
+def load_probes(path: str | os.PathLike[str]) -> list[Example]:
+    """The probe rows of a data directory: every data file in ``<path>/probes/``, same columns, no split.
+
+    A probe is a short hand-written message whose hostile flag is not in doubt (sincere thanks that must not be
+    flagged, say). The held-out split measures the flag on average; probes name the messages a build gets
+    wrong, so that a regression a moderator would notice shows in the build's report. Empty when ``path`` is
+    a file or has no probes folder.
+    """
+    folder = Path(path) / PROBES_DIR
+    if not folder.is_dir():
+        return []
+    return [to_example(record) for record in read_sentiment_records(folder)]
 
 
 def _carve_validation(records: Sequence[Record], *, seed: int, fraction: float) -> tuple[list, list]:

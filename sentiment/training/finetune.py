@@ -689,6 +689,23 @@ def evaluate_engine(engine: Any, examples: Sequence[Example], *, hostile_thresho
     return result
 
 
+def probe_misses(engine: Any, probes: Sequence[Example], *, hostile_threshold: float = 0.5) -> dict[str, Any]:
+    """The probes (:func:`~.data.load_probes`) whose hostile flag ``engine`` gets wrong at ``hostile_threshold``."""
+    predictions = engine.predict_batch([probe.text for probe in probes])
+    misses = [
+        {
+            "text": probe.text,
+            "language": probe.language,
+            "hostile": probe.hostile,
+            "hostile_score": round(prediction.hostile_score, 3),
+            "emotion": prediction.emotion,
+        }
+        for probe, prediction in zip(probes, predictions, strict=True)
+        if (prediction.hostile_score >= hostile_threshold) != probe.hostile
+    ]
+    return {"n": len(probes), "hostile_threshold": hostile_threshold, "wrong": len(misses), "misses": misses}
+
+
 def int8_summary(figures: dict[str, Any]) -> dict[str, Any]:
     """The headline figures of an int8 evaluation (the full tables stay those of fp32, the trained weights)."""
     keys = ("n", "precision", "accuracy", "macro_f1", "hostile_precision", "hostile_recall", "polarity_accuracy")
@@ -732,6 +749,7 @@ def _evaluate_and_report(
     test_int8 = int8_summary(
         evaluate_engine(engine.with_cpu_int8(), splits.test, hostile_threshold=config.hostile_threshold)
     )
+    probes = probe_misses(engine, splits.probes, hostile_threshold=config.hostile_threshold) if splits.probes else None
     _plot_confusion(test["confusion_matrix"]["matrix"], EMOTIONS, out_dir / "confusion_matrix.png")
     plot_curves(log_history, out_dir / "training_curves.png")
     languages = sorted({e.language for e in splits.train + splits.test if e.language})
@@ -748,6 +766,8 @@ def _evaluate_and_report(
         "test": test,
         "test_int8": test_int8,
     }
+    if probes is not None:
+        metrics["probes"] = probes
     write_metrics(out_dir, metrics)
     log(
         f"test: accuracy={test['accuracy']:.4f} macro_f1={test['macro_f1']:.4f} "
@@ -755,6 +775,11 @@ def _evaluate_and_report(
         + ", ".join(f"{lang}={fig['macro_f1']:.3f}" for lang, fig in test["per_language"].items())
         + f"; int8 on CPU (opt-in): macro_f1={test_int8['macro_f1']:.4f}"
     )
+    if probes is not None:
+        log(
+            f"probes: {probes['wrong']} of {probes['n']} flagged wrongly at {probes['hostile_threshold']}"
+            + "".join(f"\n  {m['hostile_score']:.3f} {m['language']}: {m['text']}" for m in probes["misses"])
+        )
     per_language_table = [
         "| language | n | accuracy | macro-F1 | hostile P | hostile R |",
         "|---|---|---|---|---|---|",
@@ -796,6 +821,17 @@ def _evaluate_and_report(
         extra_sections={
             "Per language (test split)": "\n".join(per_language_table),
             "Training": {k: extra[k] for k in ("train_seconds", "global_steps", "best_step") if k in extra},
-        },
+        }
+        | ({"Probes": _probe_section(probes)} if probes is not None else {}),
     )
     return metrics
+
+
+def _probe_section(probes: dict[str, Any]) -> str:
+    lines = [f"{probes['wrong']} of {probes['n']} probes flagged wrongly at {probes['hostile_threshold']}."]
+    lines += [
+        f"- {miss['language']}: {miss['text']} (hostile score {miss['hostile_score']:.3f}, expected "
+        + ("flagged)" if miss["hostile"] else "not flagged)")
+        for miss in probes["misses"]
+    ]
+    return "\n".join(lines)

@@ -3,8 +3,9 @@
     python -m sentiment.training.report MODEL_DIR [DATA_DIR]
     python -m sentiment.training.report --agreement [DATA_DIR]
 
-print the Markdown tables that docs/models.md quotes; the second compares the held-out labels with a second
-annotator's blind labels of the same rows (data/sentiment/agreement/).
+print the Markdown tables that docs/models.md quotes (and the probes of DATA_DIR/probes/ the model gets
+wrong); the second compares the held-out labels with a second annotator's blind labels of the same rows
+(data/sentiment/agreement/).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from sentiment.engine.labels import EMOTIONS, POLARITIES, POLARITY_OF
 
-from .data import load_splits, read_sentiment_records, to_example
+from .data import load_probes, load_splits, read_sentiment_records, to_example
 
 # VADER's own recommended cut-offs on the compound score.
 VADER_POSITIVE = 0.05
@@ -183,6 +184,20 @@ def markdown_tables(metrics: dict[str, Any], vader: dict[str, Any] | None = None
     return "\n".join(lines) + "\n"
 
 
+def probe_lines(report: dict[str, Any]) -> str:
+    """The probe report of :func:`~.finetune.probe_misses` as the Markdown docs/models.md quotes."""
+    lines = [
+        f"Probes (data/sentiment/probes/): {report['wrong']} of {report['n']} flagged wrongly at "
+        f"{report['hostile_threshold']}" + (":" if report["misses"] else ".")
+    ]
+    lines += [
+        f"- {miss['language']} {miss['text']!r}: hostile {miss['hostile_score']:.3f} (read as {miss['emotion']}), "
+        + ("should be flagged" if miss["hostile"] else "should not be")
+        for miss in report["misses"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
@@ -195,6 +210,16 @@ def main(argv: list[str] | None = None) -> None:
     metrics = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
     vader = compare_with_vader(model_dir, data)
     print(markdown_tables(metrics, vader))
+    probes = load_probes(data)
+    if probes:
+        # Scored now rather than read from metrics.json: a model built before a probe was written is still
+        # checked against it.
+        from sentiment.engine import SentimentEngine
+
+        from .finetune import probe_misses
+
+        engine = SentimentEngine.from_directory(model_dir, device="cpu")
+        print(probe_lines(probe_misses(engine, probes, hostile_threshold=metrics["test"]["hostile_threshold"])))
     print(json.dumps(vader, indent=2))
 
 

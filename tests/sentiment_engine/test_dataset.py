@@ -87,3 +87,11 @@ def test_candidate_rows_are_clean_train_rows_new_to_the_dataset() -> None:
             key = example.text.casefold()
             assert key not in dataset and key not in seen, (path.name, example.text)
             seen.add(key)
+
+
+def test_probes_are_new_texts_in_every_language_and_load_beside_the_data() -> None:
+    """The probes the default build reports on (data/sentiment/probes/) are never training or test rows."""
+    dataset = {line.split("\t")[0].casefold() for language in FROZEN_TEST_SPLIT for line in _lines(language)}
+    probes = load_splits(DATA_DIR).probes
+    assert probes and not [p.text for p in probes if p.text.casefold() in dataset]
+    assert {p.language for p in probes} == set(FROZEN_TEST_SPLIT)

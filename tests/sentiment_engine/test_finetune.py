@@ -386,3 +386,39 @@ def test_build_models_threads_choice() -> None:
 
     assert training_threads("3") == 3 and training_threads("0") == 1
     assert training_threads("auto") in {1, os.cpu_count()}
+
+
+def test_probes_beside_the_data_are_scored_never_trained_on_and_misses_named(tiny_base: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "probes").mkdir(parents=True)
+    write_tsv(data / "sample.tsv", sample_rows())
+    # The same text expected both ways: whatever the model says, exactly one of the pair is a miss.
+    probes = [
+        {"text": "thanks so much, happy today", "emotion": "joy", "language": "en", "hostile": "0"},
+        {"text": "you idiot, furious again", "emotion": "anger", "language": "en", "hostile": "1"},
+        {"text": "you idiot, furious again", "emotion": "anger", "language": "de", "hostile": "0"},
+    ]
+    write_tsv(data / "probes" / "friendly.tsv", probes, columns=("text", "emotion", "language", "hostile"))
+    log: list[str] = []
+    config = FinetuneConfig(**(TINY_TRAINING | {"epochs": 3.0}))
+    metrics = finetune_sentiment(data, tiny_base, tmp_path / "out", config=config, progress=False, log=log.append)
+
+    report = metrics["probes"]
+    assert report["n"] == 3 and report["hostile_threshold"] == 0.5
+    assert report["wrong"] == len(report["misses"]) and 1 <= report["wrong"] <= 3
+    assert sum(miss["text"] == "you idiot, furious again" for miss in report["misses"]) == 1
+    engine = SentimentEngine.from_directory(tmp_path / "out")
+    texts = [probe["text"] for probe in probes]
+    scores = {text: p.hostile_score for text, p in zip(texts, engine.predict_batch(texts), strict=True)}
+    for miss in report["misses"]:
+        assert (scores[miss["text"]] >= 0.5) != miss["hostile"]
+        assert abs(miss["hostile_score"] - scores[miss["text"]]) < 1e-3
+    assert metrics["split_sizes"]["train"] + metrics["split_sizes"]["validation"] == sum(
+        row["split"] == "train" for row in sample_rows()
+    ), "probe rows are not training rows"
+    assert any(line.startswith(f"probes: {report['wrong']} of 3 flagged wrongly") for line in log)
+    assert "## Probes" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_no_probes_folder_no_probe_report(tiny_trained: tuple[Path, dict]) -> None:
+    assert "probes" not in tiny_trained[1]

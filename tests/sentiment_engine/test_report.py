@@ -10,6 +10,7 @@ from sentiment.training.report import (
     agreement_table,
     annotator_agreement,
     compare_with_vader,
+    main,
     markdown_tables,
     vader_polarity,
 )
@@ -35,6 +36,22 @@ def test_comparison_on_english_test_rows(tiny_trained: tuple[Path, dict], tmp_pa
     assert "| VADER" in text and "| en |" in text and f"{metrics['test']['macro_f1']:.3f}" in text
     int8 = metrics["test_int8"]
     assert f"In int8 on a CPU worker (opt-in, BRIDGE_SENTIMENT_CPU_INT8=1): accuracy {int8['accuracy']:.3f}" in text
+
+
+def test_report_scores_the_probes_beside_the_data(
+    tiny_trained: tuple[Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_dir, _ = tiny_trained
+    (tmp_path / "probes").mkdir()
+    write_tsv(tmp_path / "sample.tsv", sample_rows())
+    # One text expected both ways: exactly one of the two is a miss, whatever the model says.
+    probes = [{"text": "you idiot, so mad", "emotion": "anger", "language": lang, "hostile": h} for lang, h in
+              (("en", "1"), ("de", "0"))]  # fmt: skip
+    write_tsv(tmp_path / "probes" / "p.tsv", probes, columns=("text", "emotion", "language", "hostile"))
+    main([str(model_dir), str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "Probes (data/sentiment/probes/): 1 of 2 flagged wrongly at 0.5:" in out
+    assert out.count("'you idiot, so mad': hostile") == 1
 
 
 def _held_out_once(rows: list[dict[str, str]]) -> list[dict[str, str]]:
