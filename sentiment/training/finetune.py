@@ -744,6 +744,8 @@ def _evaluate_and_report(
     from sentiment.engine import SentimentEngine
     from translation.training.common import plot_curves, write_metrics, write_model_card
 
+    from .report import probe_lines
+
     engine = SentimentEngine.from_directory(out_dir, device="cpu", max_length=config.max_length, batch_size=64)
     test = evaluate_engine(engine, splits.test, hostile_threshold=config.hostile_threshold)
     test_int8 = int8_summary(
@@ -776,10 +778,7 @@ def _evaluate_and_report(
         + f"; int8 on CPU (opt-in): macro_f1={test_int8['macro_f1']:.4f}"
     )
     if probes is not None:
-        log(
-            f"probes: {probes['wrong']} of {probes['n']} flagged wrongly at {probes['hostile_threshold']}"
-            + "".join(f"\n  {m['hostile_score']:.3f} {m['language']}: {m['text']}" for m in probes["misses"])
-        )
+        log(probe_lines(probes).rstrip())
     per_language_table = [
         "| language | n | accuracy | macro-F1 | hostile P | hostile R |",
         "|---|---|---|---|---|---|",
@@ -822,16 +821,6 @@ def _evaluate_and_report(
             "Per language (test split)": "\n".join(per_language_table),
             "Training": {k: extra[k] for k in ("train_seconds", "global_steps", "best_step") if k in extra},
         }
-        | ({"Probes": _probe_section(probes)} if probes is not None else {}),
+        | ({"Probes": probe_lines(probes)} if probes is not None else {}),
     )
     return metrics
-
-
-def _probe_section(probes: dict[str, Any]) -> str:
-    lines = [f"{probes['wrong']} of {probes['n']} probes flagged wrongly at {probes['hostile_threshold']}."]
-    lines += [
-        f"- {miss['language']}: {miss['text']} (hostile score {miss['hostile_score']:.3f}, expected "
-        + ("flagged)" if miss["hostile"] else "not flagged)")
-        for miss in probes["misses"]
-    ]
-    return "\n".join(lines)

@@ -185,9 +185,9 @@ def markdown_tables(metrics: dict[str, Any], vader: dict[str, Any] | None = None
 
 
 def probe_lines(report: dict[str, Any]) -> str:
-    """The probe report of :func:`~.finetune.probe_misses` as the Markdown docs/models.md quotes."""
+    """The probe report of :func:`~.finetune.probe_misses` in Markdown: build log, model card, docs/models.md."""
     lines = [
-        f"Probes (data/sentiment/probes/): {report['wrong']} of {report['n']} flagged wrongly at "
+        f"Probes: {report['wrong']} of {report['n']} flagged wrongly at "
         f"{report['hostile_threshold']}" + (":" if report["misses"] else ".")
     ]
     lines += [

@@ -416,7 +416,7 @@ def test_probes_beside_the_data_are_scored_never_trained_on_and_misses_named(tin
     assert metrics["split_sizes"]["train"] + metrics["split_sizes"]["validation"] == sum(
         row["split"] == "train" for row in sample_rows()
     ), "probe rows are not training rows"
-    assert any(line.startswith(f"probes: {report['wrong']} of 3 flagged wrongly") for line in log)
+    assert any(line.startswith(f"Probes: {report['wrong']} of 3 flagged wrongly") for line in log)
     assert "## Probes" in (tmp_path / "out" / "README.md").read_text()
 
 

@@ -50,7 +50,7 @@ def test_report_scores_the_probes_beside_the_data(
     write_tsv(tmp_path / "probes" / "p.tsv", probes, columns=("text", "emotion", "language", "hostile"))
     main([str(model_dir), str(tmp_path)])
     out = capsys.readouterr().out
-    assert "Probes (data/sentiment/probes/): 1 of 2 flagged wrongly at 0.5:" in out
+    assert "Probes: 1 of 2 flagged wrongly at 0.5:" in out
     assert out.count("'you idiot, so mad': hostile") == 1
 
 
