@@ -287,6 +287,16 @@ class LiveProduct:
         return body["token"]
 
 
+def run_script(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run one of the repository's scripts (``bench/...``) with this interpreter from the repository root."""
+    return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def output_tail(done: subprocess.CompletedProcess[str]) -> str:
+    """The end of a finished script's output, for an assertion message."""
+    return f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+
+
 def emotion_model_dir() -> Path:
     """The default emotion model for the live product, built once by the product's own command and cached.
 

@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import output_tail, run_script
 
 
 @pytest.mark.integration
 def test_short_delivery_bench_runs_both_targets_and_loses_nothing(tmp_path: Path) -> None:
     redis_db = os.environ.get("BRIDGE_BENCH_REDIS_DB", "15")
-    done = subprocess.run(
-        [sys.executable, "bench/bench_delivery.py", "--short", "--out", str(tmp_path), "--redis-db", redis_db],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    done = run_script("bench/bench_delivery.py", "--short", "--out", str(tmp_path), "--redis-db", redis_db, timeout=240)
+    assert done.returncode == 0, output_tail(done)
 
     result = json.loads((tmp_path / "delivery.json").read_text())
     runs = {(run["target"], run["clients"]): run for run in result["runs"]}

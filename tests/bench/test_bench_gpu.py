@@ -5,14 +5,13 @@ ones. (The recording itself needs a GPU; CI has none.)"""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from bench.bench_gpu import render
+from tests.conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "bench" / "reports" / "gpu.json"
@@ -40,7 +39,5 @@ def test_recorded_figures_cover_every_phase_on_a_cuda_device() -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU host the script records instead")
 def test_without_cuda_the_script_refuses() -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/bench_gpu.py", "--deadline", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+    done = run_script("bench/bench_gpu.py", "--deadline", "1", timeout=120)
     assert done.returncode == 2 and "no CUDA device" in done.stderr

@@ -5,29 +5,21 @@ depend on the machine); the agreement is, because a site that turns int8 on serv
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.bench_sentiment import BATCH_SIZES
-from tests.conftest import emotion_model_dir
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import emotion_model_dir, output_tail, run_script
 
 
 @pytest.mark.integration
 def test_short_sentiment_bench_times_both_precisions_and_they_agree(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/bench_sentiment.py", "--short", "--device", "cpu", "--model", str(emotion_model_dir())]
-        + ["--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    done = run_script(
+        "bench/bench_sentiment.py", "--short", "--device", "cpu", "--model", str(emotion_model_dir()),
+        "--out", str(tmp_path), timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, output_tail(done)
 
     report = json.loads((tmp_path / "out" / "sentiment.json").read_text())
     timed = {(run["precision"], run["torch_threads"], run["batch_size"]) for run in report["runs"]}

@@ -6,29 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import emotion_model_dir
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import emotion_model_dir, output_tail, run_script
 
 
 @pytest.mark.integration
 @pytest.mark.timeout(900)
 def test_short_training_bench_times_every_layout(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/bench_training.py", "--short", "--base", str(emotion_model_dir())]
-        + ["--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    done = run_script(
+        "bench/bench_training.py", "--short", "--base", str(emotion_model_dir()), "--out", str(tmp_path), timeout=900
     )
-    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, output_tail(done)
 
     report = json.loads((tmp_path / "out" / "training.json").read_text())
     cores = report["cores"]
@@ -47,11 +38,5 @@ def test_short_training_bench_times_every_layout(tmp_path: Path) -> None:
 
 
 def test_bench_refuses_a_missing_checkpoint(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "bench/bench_training.py", "--short", "--base", str(tmp_path / "none")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_script("bench/bench_training.py", "--short", "--base", str(tmp_path / "none"), timeout=120)
     assert done.returncode == 2 and "no checkpoint there" in done.stderr

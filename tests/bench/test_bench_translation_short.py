@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import output_tail, run_script
 
 
 @pytest.mark.integration
 def test_short_translation_bench_translates_every_message_once(tmp_path: Path) -> None:
     redis_db = os.environ.get("BRIDGE_BENCH_REDIS_DB", "15")
-    done = subprocess.run(
-        [sys.executable, "bench/bench_translation.py", "--short", "--out", str(tmp_path), "--redis-db", redis_db],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
+    done = run_script(
+        "bench/bench_translation.py", "--short", "--out", str(tmp_path), "--redis-db", redis_db, timeout=240
     )
-    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, output_tail(done)
 
     result = json.loads((tmp_path / "translation.json").read_text())
     runs = {run["language"]: run for run in result["runs"]}
